@@ -1,0 +1,76 @@
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from regopt import course
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_repository_url_and_ref_come_from_config():
+    info = course.course_info(ROOT)
+    assert info.url.startswith("https://github.com/") and info.ref
+    assert course.colab_url("labs/01_x.ipynb", info) == (
+        f"https://colab.research.google.com/github/{info.owner_repo}/blob/{info.ref}/labs/01_x.ipynb")
+
+
+def test_the_install_ref_exists_in_this_repository():
+    info = course.course_info(ROOT)
+    result = subprocess.run(["git", "rev-parse", "--verify", "--quiet", info.ref], cwd=ROOT,
+                            capture_output=True, text=True)
+    if result.returncode != 0:  # a clone may only have the remote-tracking branch
+        result = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"origin/{info.ref}"],
+                                cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, f"repository.branch={info.ref!r} is not a ref of this repository"
+
+
+def test_setup_cell_installs_only_in_colab():
+    source = course.setup_cell_source(course.course_info(ROOT))
+    namespace = {"get_ipython": lambda: pytest.fail("must not run outside Colab")}
+    exec(compile(source, "setup", "exec"), namespace)  # outside Colab: does nothing
+    assert 'if "google.colab" in sys.modules:' in source
+    assert "regopt @ git+https://github.com/" in source
+
+
+def make_notebook(path: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("x = 1")]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_sync_inserts_then_is_idempotent(tmp_path):
+    (tmp_path / "_config.yml").write_text((ROOT / "_config.yml").read_text())
+    (tmp_path / "_toc.yml").write_text("root: x\n")
+    (tmp_path / "book").mkdir()
+    path = make_notebook(tmp_path / "book" / "01_x.ipynb")
+    assert course.sync_notebook(path) is True
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[1].metadata["tags"] == ["colab-setup", "remove-cell"]
+    assert course.sync_notebook(path) is False
+    nb.cells[1].source = "stale"
+    nbformat.write(nb, path)
+    assert course.sync_notebook(path, write=False) is True
+
+
+def test_lab_setup_cell_is_visible_and_locked(tmp_path):
+    (tmp_path / "_config.yml").write_text((ROOT / "_config.yml").read_text())
+    (tmp_path / "_toc.yml").write_text("root: x\n")
+    (tmp_path / "solutions").mkdir()
+    path = make_notebook(tmp_path / "solutions" / "01_x.ipynb")
+    course.sync_notebook(path)
+    cell = nbformat.read(path, as_version=4).cells[1]
+    assert cell.metadata["tags"] == ["colab-setup"] and cell.metadata["nbgrader"]["locked"] is True
+
+
+def test_every_course_notebook_is_in_sync():
+    stale = [str(p.relative_to(ROOT)) for p in course.notebooks_to_sync(ROOT)
+             if course.sync_notebook(p, write=False)]
+    assert not stale, f"run `python -m regopt.course sync`: stale set-up cell in {stale}"
+
+
+def test_missing_config_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"No _config.yml and _toc.yml"):
+        course.find_root(tmp_path)

@@ -1,0 +1,180 @@
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from regopt import data
+
+SHARED = Path(os.environ.get("REGOPT_DATA", "")) if os.environ.get("REGOPT_DATA") else None
+needs_shared_mnist = pytest.mark.skipif(
+    SHARED is None or not (SHARED / "MNIST" / "raw").is_dir(),
+    reason="REGOPT_DATA does not point at MNIST (../shared/data)",
+)
+
+
+def write_idx_mnist(folder: Path, n_train: int = 60, n_test: int = 40, seed: int = 0) -> Path:
+    """Write a tiny MNIST in torchvision's raw layout (real IDX format, random pixels)."""
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
+    return folder
+
+
+@pytest.fixture
+def isolated(monkeypatch, tmp_path):
+    """No REGOPT_DATA, an empty cache: only what a test puts in place is found."""
+    monkeypatch.delenv("REGOPT_DATA", raising=False)
+    monkeypatch.setenv("REGOPT_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def test_explicit_root_comes_first(isolated, monkeypatch):
+    root = write_idx_mnist(isolated / "root", n_train=30)
+    env = write_idx_mnist(isolated / "env", n_train=50)
+    monkeypatch.setenv("REGOPT_DATA", str(env))
+    ds = data.load_mnist(n_train=None, root=root, download=False)
+    assert ds.source == "MNIST" and ds.n_train == 30 and "root argument" in ds.origin
+
+
+def test_regopt_data_then_cache(isolated, monkeypatch):
+    write_idx_mnist(isolated / "cache", n_train=20)
+    env = write_idx_mnist(isolated / "env", n_train=50)
+    monkeypatch.setenv("REGOPT_DATA", str(env))
+    assert data.load_mnist(n_train=None, download=False).n_train == 50
+    monkeypatch.delenv("REGOPT_DATA")
+    ds = data.load_mnist(n_train=None, download=False)
+    assert ds.n_train == 20 and "cache" in ds.origin
+
+
+def test_missing_root_falls_through_to_later_places(isolated):
+    write_idx_mnist(isolated / "cache", n_train=20)
+    ds = data.load_mnist(n_train=None, root=isolated / "nothing-here", download=False)
+    assert ds.n_train == 20
+
+
+def test_subset_is_seeded_and_standardized(isolated):
+    root = write_idx_mnist(isolated / "root", n_train=60)
+    a = data.load_mnist(n_train=25, root=root, seed=3, download=False)
+    b = data.load_mnist(n_train=25, root=root, seed=3, download=False)
+    c = data.load_mnist(n_train=25, root=root, seed=4, download=False)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_train, b.y_train)
+    assert not torch.equal(a.y_train, c.y_train) or not torch.equal(a.x_train, c.x_train)
+    assert a.x_train.shape == (25, 1, 28, 28) and a.x_train.dtype == torch.float32
+    assert abs(float(a.x_train.mean())) < 1e-5 and abs(float(a.x_train.std()) - 1) < 1e-4
+    assert a.n_test == 40  # default: the whole test file, in its order
+    assert torch.equal(a.y_test, torch.arange(40) % 10)
+
+
+def test_asking_for_more_than_available_says_how_many_exist(isolated):
+    root = write_idx_mnist(isolated / "root", n_train=60)
+    with pytest.raises(ValueError, match=r"n_train=61 .* only 60 images"):
+        data.load_mnist(n_train=61, root=root, download=False)
+
+
+def test_truncated_file_in_a_user_folder_is_a_clear_error(isolated):
+    root = write_idx_mnist(isolated / "root")
+    images = root / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-100])
+    with pytest.raises(data.DataError, match=r"train-images-idx3-ubyte is truncated or corrupt"):
+        data.load_mnist(root=root, download=False)
+    assert images.exists(), "a user's file must never be deleted"
+
+
+def test_corrupt_cache_is_removed_then_fetched_again_or_replaced(isolated, capsys):
+    cache = write_idx_mnist(isolated / "cache")
+    labels = cache / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(b"\x00\x00\x08\x01garbage")
+    ds = data.load_mnist(n_train=100, download=False)
+    out = capsys.readouterr().out
+    assert "removed a damaged MNIST cache" in out and "digits" in out
+    assert not labels.exists()
+    assert ds.source == "digits"
+
+
+def test_offline_fallback_to_digits_prints_a_notice(isolated, capsys):
+    ds = data.load_mnist(n_train=500, n_test=300, download=False)
+    out = capsys.readouterr().out
+    assert "NOTICE" in out and "scikit-learn's bundled 8x8 digits" in out and "REGOPT_DATA" in out
+    assert ds.source == "digits" and ds.n_train == 500 and ds.n_test == 300
+    assert ds.x_train.shape == (500, 1, 28, 28)
+    assert set(ds.y_train.tolist()) == set(range(10))
+
+
+def test_failed_download_is_reported_in_the_notice(isolated, capsys, monkeypatch):
+    import torchvision.datasets
+
+    class Offline:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: no network")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    ds = data.load_mnist(n_train=100, download=True)
+    out = capsys.readouterr().out
+    assert ds.source == "digits" and "download (RuntimeError: Error downloading" in out
+
+
+def test_fallback_can_be_refused(isolated):
+    with pytest.raises(FileNotFoundError, match=r"REGOPT_DATA"):
+        data.load_mnist(download=False, allow_fallback=False)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_train": 0}, r"n_train=0"),
+    ({"n_test": -5}, r"n_test=-5"),
+    ({"n_train": 2.5}, r"n_train=2.5"),
+    ({"seed": "zero"}, r"seed='zero'"),
+])
+def test_bad_arguments_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        data.load_mnist(**kwargs)
+
+
+@needs_shared_mnist
+def test_real_mnist_from_regopt_data():
+    ds = data.load_mnist(n_train=1000, seed=0, download=False, allow_fallback=False)
+    assert ds.source == "MNIST" and ds.n_train == 1000 and ds.n_test == 10_000
+    assert ds.y_train.bincount(minlength=10).min() > 60  # every digit present
+    assert abs(float(ds.x_train.mean())) < 1e-5
+
+
+def test_linear_regression_is_sparse_and_underdetermined():
+    X, y, w = data.linear_regression(n_samples=30, n_features=100, n_informative=5, noise=0.0, seed=1)
+    assert X.shape == (30, 100) and (w != 0).sum() == 5
+    assert torch.allclose(X @ w, y)
+    with pytest.raises(ValueError, match=r"n_informative=200 exceeds n_features=100"):
+        data.linear_regression(n_features=100, n_informative=200)
+
+
+def test_polynomial_regression_targets():
+    x_tr, y_tr, x_te, y_te = data.polynomial_regression(n_samples=15, noise=0.0, seed=2)
+    assert x_tr.shape == (15,) and torch.allclose(y_tr, torch.sin(2 * torch.pi * x_tr))
+    assert torch.all((0 <= x_te) & (x_te <= 1))
+
+
+@pytest.mark.parametrize("kind", ["circle", "xor", "gauss", "spiral"])
+def test_noisy_2d_sets_are_balanced_enough(kind):
+    x, y = data.noisy_2d(200, kind=kind, noise=0.1, seed=0)
+    assert x.shape == (200, 2) and set(y.tolist()) == {0, 1}
+    assert 60 <= int(y.sum()) <= 140
+    assert float(x.abs().max()) < 2.5
+
+
+def test_noisy_2d_rejects_unknown_kind():
+    with pytest.raises(ValueError, match=r"kind='moons' is unknown"):
+        data.noisy_2d(kind="moons")
+
+
+def test_feature_crosses_match_their_names():
+    x = torch.tensor([[2.0, 3.0]])
+    feats = data.feature_crosses(x, degree=2)
+    names = data.feature_cross_names(2)
+    assert names == ["x1", "x2", "x1^2", "x1 x2", "x2^2"]
+    assert feats.tolist() == [[2.0, 3.0, 4.0, 6.0, 9.0]]

@@ -1,0 +1,203 @@
+"""The website builds strictly, from the outputs nbval produced, and shows what it should.
+
+The real site (``make book``) executes every chapter at full fidelity. Here the
+chapters' fast-mode outputs, captured while nbval ran them (see
+``conftest.py``), are built with execution switched off and ``-W -n``, so every
+Sphinx warning, broken reference or missing glue key fails the test suite
+without running any notebook twice. A notebook nbval did not run in this session
+(for example when this file is run alone) is executed here instead.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from regopt.course import course_info
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_build" / "test-site"
+EXECUTED = SITE / "executed"
+
+pytestmark = pytest.mark.website
+
+
+def toc_files(toc: dict) -> list[str]:
+    """Every ``file`` entry of a Jupyter Book toc, root first, in reading order."""
+    found = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                found.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return found
+
+
+def source_of(entry: str) -> Path:
+    for suffix in (".ipynb", ".md"):
+        candidate = ROOT / f"{entry}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"_toc.yml names {entry!r} but neither {entry}.ipynb nor {entry}.md exists")
+
+
+def execute_fast(path: Path, target: Path) -> None:
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}}).execute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+
+
+@pytest.fixture(scope="module")
+def toc() -> dict:
+    return yaml.safe_load((ROOT / "_toc.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def site(toc, executed_notebooks) -> dict:
+    """Stage the book with executed notebooks, build it strictly, return the result."""
+    staging = SITE / "src"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    for name in ("_toc.yml", "_ext"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, staging / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, staging / name)
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["execute_notebooks"] = "off"
+    (staging / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    # Everything in book/ and labs/ except notebooks, which come executed.
+    for folder in ("book", "labs"):
+        if (ROOT / folder).is_dir():
+            shutil.copytree(ROOT / folder, staging / folder,
+                            ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))
+    executed_here = []
+    for entry in toc_files(toc):
+        source = source_of(entry)
+        if source.suffix != ".ipynb":
+            continue
+        target = staging / source.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.parent.name == "labs":
+            shutil.copy2(source, target)  # shown as students receive them, not executed
+            continue
+        state = executed_notebooks.get(source.resolve())
+        if state is not None:
+            if state.get("written") in (None, "failed"):
+                pytest.fail(f"{source.name} failed under nbval; the website cannot be built from it.")
+            shutil.copy2(state["written"], target)
+        else:
+            execute_fast(source, target)
+            executed_here.append(source.name)
+    output = SITE / "out"
+    if output.exists():
+        shutil.rmtree(output)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(staging),
+         "--path-output", str(output), "-W", "-n", "--keep-going"],
+        capture_output=True, text=True, timeout=1800,
+    )
+    return {"result": result, "html": output / "_build" / "html", "executed_here": executed_here,
+            "staging": staging}
+
+
+def test_site_builds_without_warnings(site):
+    result = site["result"]
+    log = result.stdout + result.stderr
+    warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
+    assert result.returncode == 0 and not warnings, (
+        "jupyter-book build -W -n failed:\n" + "\n".join(warnings or log.splitlines()[-40:])
+    )
+
+
+def test_every_toc_page_is_built(site, toc):
+    for entry in toc_files(toc):
+        assert (site["html"] / f"{entry}.html").is_file(), f"{entry} is in _toc.yml but was not built"
+
+
+def test_notebook_pages_have_a_colab_button(site, toc):
+    info = course_info(ROOT)
+    for entry in toc_files(toc):
+        if source_of(entry).suffix != ".ipynb":
+            continue
+        html = (site["html"] / f"{entry}.html").read_text(encoding="utf-8")
+        expected = f"colab.research.google.com/github/{info.owner_repo}/blob/{info.ref}/{entry}.ipynb"
+        assert expected in html, f"{entry}.html has no Colab launch button to {expected}"
+
+
+def test_solutions_and_hidden_tests_never_reach_the_website(site):
+    html_root = site["html"]
+    assert not list(html_root.rglob("solutions")), "a solutions folder was published"
+    leaked = []
+    for page in html_root.rglob("*"):
+        if page.is_file() and page.suffix in {".html", ".ipynb", ".md", ".txt", ".js"}:
+            text = page.read_text(encoding="utf-8", errors="replace")
+            for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+                if marker in text:
+                    leaked.append(f"{page.relative_to(html_root)}: {marker}")
+    assert not leaked, "solution or hidden-test text on the website:\n" + "\n".join(leaked)
+
+
+def test_website_shows_figures_not_widgets_or_progress_bars(site):
+    for page in site["html"].rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "application/vnd.jupyter.widget-view+json" not in text, f"{page.name} shows a dead widget"
+        assert not re.search(r"\d+it/s\]|\d+/\d+ \[\d\d:\d\d<", text), f"{page.name} shows a progress bar"
+
+
+def test_every_figure_has_a_caption_and_alt_text(site, toc):
+    import nbformat
+
+    problems = []
+    for entry in toc_files(toc):
+        path = site["staging"] / f"{entry}.ipynb"
+        if not path.is_file() or "labs/" in entry:
+            continue
+        nb = nbformat.read(path, as_version=4)
+        for number, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            images = [o for o in cell.outputs if "image/png" in o.get("data", {})
+                      and "scrapbook" not in o.get("metadata", {})]
+            if not images:
+                continue
+            mystnb = cell.metadata.get("mystnb", {})
+            caption = mystnb.get("figure", {}).get("caption", "").strip()
+            alt = mystnb.get("image", {}).get("alt", "").strip()
+            if not caption or not alt:
+                problems.append(f"{entry} cell {number}: caption={bool(caption)} alt={bool(alt)}")
+    assert not problems, "figures without caption or alt text:\n" + "\n".join(problems)
+
+
+def test_bibliography_lists_every_source(site):
+    html = (site["html"] / "book" / "bibliography.html").read_text(encoding="utf-8")
+    bib = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
+    entries = re.findall(r"@\w+\{([^,]+),(.*?)\n\}", bib, flags=re.S)
+    assert entries, "book/references.bib has no entry"
+    missing = []
+    for key, body in entries:
+        author = re.search(r"author\s*=\s*\{+([^,}]+)", body)
+        surname = re.sub(r"[{}\\]", "", author.group(1)).split()[-1] if author else None
+        if surname and surname.isalpha() and surname not in html:
+            missing.append(f"{key} ({surname})")
+    assert not missing, "bibliography page lacks: " + ", ".join(missing)
