@@ -23,11 +23,11 @@ help:
 	@echo "make labs   - regenerate labs/ from solutions/"
 	@echo "make bench  - run the benchmarks in benchmarks/"
 
+# constraints.txt pins torch 2.14.1 / torchvision 0.29.1 (which this machine holds
+# on disk) and everything else; the package's own requirements stay unpinned for Colab.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# constraints.txt pins torch 2.14.1 / torchvision 0.29.1, which this machine
-	# holds on disk; the package's own requirements stay unpinned for Colab.
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,dev,instructor]"
 	@touch $(STAMP)
 
