@@ -1,0 +1,303 @@
+"""The facts chapter 1 (book/01_penalties.ipynb) relies on, pinned as tests.
+
+Each test checks a claim the chapter makes in prose against an independent
+computation (a brute-force minimization, an explicit update formula, a
+probability density), so the chapter cannot drift from the mathematics.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from regopt.models import MLP, ConvNet
+from regopt.penalties import (
+    l1_penalty,
+    l2_penalty,
+    param_groups,
+    prox_l1_,
+    soft_threshold,
+    split_parameters,
+)
+
+GRID = np.linspace(-3.0, 3.0, 600_001)  # step 1e-5
+
+
+def grid_argmin(values: np.ndarray) -> float:
+    return float(GRID[np.argmin(values)])
+
+
+# --- 1-D minimizers (sections 3 and 4) -------------------------------------------------
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.1, 0.5, 1.0, 3.0, 10.0])
+def test_l2_minimizer_of_quadratic_is_one_over_one_plus_lambda(lam):
+    # argmin (x - 1)^2 + λ x^2 = 1 / (1 + λ): shrinks toward 0 but never reaches it.
+    expected = 1.0 / (1.0 + lam)
+    assert grid_argmin((GRID - 1) ** 2 + lam * GRID**2) == pytest.approx(expected, abs=2e-5)
+    assert expected > 0
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5, 1.0, 1.9, 2.0, 2.5, 5.0])
+def test_l1_minimizer_of_quadratic_is_soft_thresholded(lam):
+    # argmin (x - 1)^2 + λ|x| = max(1 - λ/2, 0): exactly 0 once λ ≥ 2 = |dL/dx at 0|.
+    expected = max(1.0 - lam / 2.0, 0.0)
+    assert grid_argmin((GRID - 1) ** 2 + lam * np.abs(GRID)) == pytest.approx(expected, abs=2e-5)
+
+
+def test_l1_minimizer_is_zero_exactly_when_loss_slope_at_zero_is_below_lambda():
+    # For a smooth loss L, 0 minimizes L + λ|x| iff |L'(0)| ≤ λ. Non-quadratic loss:
+    # L(x) = log(1 + exp(-3 (x - 0.4))) (a logistic loss), L'(0) = -3 σ(1.2).
+    slope_at_zero = -3.0 / (1.0 + math.exp(-1.2))
+    loss = np.log1p(np.exp(-3.0 * (GRID - 0.4)))
+    below = grid_argmin(loss + 0.95 * abs(slope_at_zero) * np.abs(GRID))
+    above = grid_argmin(loss + 1.05 * abs(slope_at_zero) * np.abs(GRID))
+    assert below > 1e-3
+    assert above == pytest.approx(0.0, abs=2e-5)
+
+
+def test_l2_never_reaches_zero_for_a_non_quadratic_loss():
+    loss = np.log1p(np.exp(-3.0 * (GRID - 0.4)))
+    for lam in [0.1, 1.0, 10.0, 100.0]:
+        assert grid_argmin(loss + lam * GRID**2) > 0
+
+
+# --- Bayesian reading (section 2) ---------------------------------------------------------
+
+
+def test_gaussian_prior_negative_log_density_is_scaled_l2():
+    w = torch.randn(50, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    sigma = 0.7
+    nll = -torch.distributions.Normal(0.0, sigma).log_prob(w).sum()
+    constant = len(w) * math.log(sigma * math.sqrt(2 * math.pi))
+    # -log p(w) = ‖w‖² / (2σ²) + const, i.e. λ = 1 / (2σ²) in front of l2_penalty.
+    assert float(nll - constant) == pytest.approx(float(l2_penalty(w)) / (2 * sigma**2), rel=1e-6)
+
+
+def test_laplace_prior_negative_log_density_is_scaled_l1():
+    w = torch.randn(50, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    b = 0.3
+    nll = -torch.distributions.Laplace(0.0, b).log_prob(w).sum()
+    constant = len(w) * math.log(2 * b)
+    assert float(nll - constant) == pytest.approx(float(l1_penalty(w)) / b, rel=1e-6)
+
+
+# --- Weight decay and L2 (sections 3 and 5) -------------------------------------------------
+
+
+def _copy_model(seed: int = 0) -> tuple[nn.Module, nn.Module]:
+    torch.manual_seed(seed)
+    a = MLP(4, [5], 3)
+    b = MLP(4, [5], 3)
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(8, 4, generator=g), torch.randint(0, 3, (8,), generator=g)
+
+
+def test_sgd_step_with_half_l2_penalty_equals_weight_decay():
+    lam, lr = 0.05, 0.3
+    x, y = _batch()
+    penalized, decayed = _copy_model()
+    opt_p = torch.optim.SGD(penalized.parameters(), lr=lr)
+    opt_d = torch.optim.SGD(decayed.parameters(), lr=lr, weight_decay=lam)
+    loss = nn.functional.cross_entropy(penalized(x), y) + lam / 2 * l2_penalty(penalized.parameters())
+    opt_p.zero_grad(); loss.backward(); opt_p.step()  # noqa: E702
+    loss = nn.functional.cross_entropy(decayed(x), y)
+    opt_d.zero_grad(); loss.backward(); opt_d.step()  # noqa: E702
+    for p, q in zip(penalized.parameters(), decayed.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+def test_weight_decay_is_shrink_then_step():
+    # θ ← (1 - αλ) θ - α ∇R_emp(θ), written out by hand.
+    lam, lr = 0.05, 0.3
+    x, y = _batch(1)
+    model, _ = _copy_model(1)
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = nn.functional.cross_entropy(model(x), y)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    opt = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=lam)
+    for p, g in zip(model.parameters(), grads):
+        p.grad = g.clone()
+    opt.step()
+    for p, p0, g in zip(model.parameters(), before, grads):
+        torch.testing.assert_close(p.detach(), (1 - lr * lam) * p0 - lr * g, rtol=1e-6, atol=1e-7)
+
+
+def test_adam_weight_decay_is_l2_in_the_gradient_not_adamw():
+    lam, lr = 0.1, 0.01
+    x, y = _batch(2)
+    adam_l2, adam_wd = _copy_model(2)
+    adamw, _ = _copy_model(2)
+    opts = [
+        torch.optim.Adam(adam_l2.parameters(), lr=lr),
+        torch.optim.Adam(adam_wd.parameters(), lr=lr, weight_decay=lam),
+        torch.optim.AdamW(adamw.parameters(), lr=lr, weight_decay=lam),
+    ]
+    for _ in range(5):
+        for model, opt in zip((adam_l2, adam_wd, adamw), opts):
+            loss = nn.functional.cross_entropy(model(x), y)
+            if model is adam_l2:
+                loss = loss + lam / 2 * l2_penalty(model.parameters())
+            opt.zero_grad(); loss.backward(); opt.step()  # noqa: E702
+    # Adam's weight_decay is the L2 penalty's gradient fed through Adam's scaling ...
+    for p, q in zip(adam_l2.parameters(), adam_wd.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    # ... and AdamW's decoupled decay is something else.
+    gap = max(float((p - q).detach().abs().max()) for p, q in zip(adam_wd.parameters(), adamw.parameters()))
+    assert gap > 1e-4
+
+
+def test_adamw_decays_the_weights_directly():
+    # With a zero gradient, AdamW multiplies by (1 - αλ); Adam(weight_decay) does not.
+    lam, lr = 0.1, 0.01
+    w = nn.Parameter(torch.tensor([2.0, -1.0, 0.5]))
+    opt = torch.optim.AdamW([w], lr=lr, weight_decay=lam)
+    w.grad = torch.zeros(3)
+    opt.step()
+    torch.testing.assert_close(w.detach(), (1 - lr * lam) * torch.tensor([2.0, -1.0, 0.5]))
+    v = nn.Parameter(torch.tensor([2.0, -1.0, 0.5]))
+    opt = torch.optim.Adam([v], lr=lr, weight_decay=lam)
+    v.grad = torch.zeros(3)
+    opt.step()
+    # Adam normalizes the decay term λθ: the first step moves every weight by about lr.
+    torch.testing.assert_close((torch.tensor([2.0, -1.0, 0.5]) - v.detach()).abs(), torch.full((3,), lr),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_weight_decay_with_zero_gradient_is_geometric():
+    lam, lr, steps = 0.02, 0.5, 30
+    w = nn.Parameter(torch.tensor([1.5, -0.25]))
+    opt = torch.optim.SGD([w], lr=lr, weight_decay=lam)
+    for _ in range(steps):
+        w.grad = torch.zeros(2)
+        opt.step()
+    torch.testing.assert_close(w.detach(), (1 - lr * lam) ** steps * torch.tensor([1.5, -0.25]))
+
+
+def test_same_lambda_does_more_with_a_larger_learning_rate_per_step():
+    # The shrink factor per step is (1 - αλ): the learning rate multiplies λ.
+    w0 = torch.tensor([1.0], dtype=torch.float64)
+    shrunk = {}
+    for lr in (0.01, 0.1):
+        w = nn.Parameter(w0.clone())
+        opt = torch.optim.SGD([w], lr=lr, weight_decay=0.1)
+        w.grad = torch.zeros(1, dtype=torch.float64)
+        opt.step()
+        shrunk[lr] = float(w0 - w.detach())
+    assert shrunk[0.1] == pytest.approx(10 * shrunk[0.01])
+
+
+# --- L1: subgradient against proximal steps (section 4) --------------------------------------
+
+
+def test_prox_step_equals_soft_thresholding_and_brute_force_prox():
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(200, generator=g, dtype=torch.float64)
+    t = 0.4
+    stepped = w.clone()
+    prox_l1_(stepped, t)
+    torch.testing.assert_close(stepped, soft_threshold(w, t))
+    # prox_{t|.|}(v) = argmin_u (u - v)^2 / 2 + t|u|, by brute force on a few entries.
+    for v in w[:10].tolist():
+        assert grid_argmin(0.5 * (GRID - v) ** 2 + t * np.abs(GRID)) == pytest.approx(
+            float(soft_threshold(torch.tensor(v), t)), abs=2e-5
+        )
+
+
+def test_prox_step_never_changes_a_sign():
+    g = torch.Generator().manual_seed(4)
+    w = torch.randn(10_000, generator=g) * 0.05
+    stepped = w.clone()
+    prox_l1_(stepped, 0.03)
+    assert torch.all((stepped == 0) | (torch.sign(stepped) == torch.sign(w)))
+    assert torch.all(stepped.abs() <= w.abs())
+    assert int((stepped == 0).sum()) == int((w.abs() <= 0.03).sum())
+
+
+def test_subgradient_step_flips_small_weights_where_prox_zeroes_them():
+    eta, lam = 0.1, 0.05  # threshold ηλ = 0.005
+    w = torch.tensor([0.002, -0.001, 0.3])
+    subgradient = w - eta * lam * torch.sign(w)
+    assert torch.all(torch.sign(subgradient[:2]) == -torch.sign(w[:2]))  # overshoot past 0
+    proximal = w.clone()
+    prox_l1_(proximal, eta * lam)
+    assert torch.all(proximal[:2] == 0)
+    assert float(proximal[2]) == pytest.approx(0.3 - eta * lam)
+
+
+def test_zero_weight_stays_zero_when_gradient_below_lambda():
+    # Proximal gradient step from w = 0: w ← S_{ηλ}(0 - η g) is 0 iff |g| ≤ λ.
+    eta, lam = 0.1, 0.5
+    for grad, stays in [(0.3, True), (-0.5, True), (0.7, False), (-2.0, False)]:
+        w = torch.tensor([0.0]) - eta * grad
+        prox_l1_(w, eta * lam)
+        assert (float(w) == 0.0) is stays
+
+
+def test_fleuret_prox_update_is_soft_thresholding():
+    # Fleuret's lecture: p.sub_(p.sign() * p.abs().clamp(max=λ)).
+    w = torch.randn(1000, generator=torch.Generator().manual_seed(5))
+    lam = 0.2
+    theirs = w.clone()
+    theirs.sub_(theirs.sign() * theirs.abs().clamp(max=lam))
+    torch.testing.assert_close(theirs, soft_threshold(w, lam))
+
+
+# --- Biases are not penalized (sections 1 and 5) ------------------------------------------
+
+
+@pytest.mark.parametrize("make", [ConvNet, lambda: MLP(784, [16, 8], 10)])
+def test_biases_are_in_the_unpenalized_group(make):
+    model = make()
+    penalized, unpenalized = split_parameters(model)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert unpenalized and all(names[id(p)].endswith("bias") for p in unpenalized)
+    assert penalized and all(names[id(p)].endswith("weight") for p in penalized)
+    assert len(penalized) + len(unpenalized) == len(list(model.parameters()))
+    groups = param_groups(model, 0.1)
+    assert [g["weight_decay"] for g in groups] == [0.1, 0.0]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in unpenalized}
+
+
+def test_param_groups_decay_weights_but_leave_biases():
+    torch.manual_seed(0)
+    model = MLP(4, [5], 3)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.SGD(param_groups(model, 0.1), lr=1.0)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for n, p in model.named_parameters():
+        if n.endswith("bias"):
+            torch.testing.assert_close(p.detach(), before[n])
+        else:
+            torch.testing.assert_close(p.detach(), 0.9 * before[n])
+
+
+def test_l2_penalty_of_a_model_leaves_biases_out_but_parameters_does_not():
+    torch.manual_seed(0)
+    model = MLP(4, [5], 3)
+    weights_only = sum(float((p**2).sum()) for n, p in model.named_parameters() if n.endswith("weight"))
+    everything = sum(float((p**2).sum()) for p in model.parameters())
+    assert float(l2_penalty(model)) == pytest.approx(weights_only, rel=1e-6)
+    assert float(l2_penalty(model.parameters())) == pytest.approx(everything, rel=1e-6)
+    assert everything > weights_only
+
+
+# --- Penalizing representations (section 9) ----------------------------------------------
+
+
+def test_activation_l1_gradient_pushes_active_units_toward_zero():
+    # d/dh λ Σ|h| = λ sign(h): a constant pull on every active (positive) ReLU output.
+    h = torch.tensor([0.0, 0.5, 2.0], requires_grad=True)
+    (0.3 * h.abs().sum()).backward()
+    torch.testing.assert_close(h.grad, torch.tensor([0.0, 0.3, 0.3]))
