@@ -1,0 +1,939 @@
+r"""Autograding of lab submissions against the solution notebook.
+
+``regopt grade SOLUTION SUBMISSIONS_DIR --out grades.csv`` (see :mod:`regopt.cli`)
+calls :func:`grade_folder`. Every regular file directly inside the folder (names
+starting with ``.`` are skipped) is one submission; the student is the file's
+stem. Nothing from the submission is trusted except the student's answers.
+
+How a graded notebook is built
+------------------------------
+Tests always come from the solution. For each submission a new notebook is
+assembled from the solution's cells, in the solution's order: context cells
+(imports, data, explanations) and test cells (visible **and** hidden parts) in
+the solution's version, answer cells in the student's version. Test cells are
+split at the ``### BEGIN/END HIDDEN TESTS`` markers into visible and hidden
+parts, run as separate cells, so that feedback can say which part failed
+without showing hidden code. A test cell earns its points when all its parts
+run without an exception; a warning printed to stderr costs nothing.
+
+Matching the student's cells to the solution's (the rule)
+---------------------------------------------------------
+Grading never depends on the nbgrader metadata surviving Colab, VS Code or
+JupyterLab, but uses it when it is there.
+
+1. **Landmarks.** A submission cell is the solution's non-answer cell X (a
+   markdown prompt, a context cell, a test cell) when it carries X's
+   ``grade_id`` with the same cell type, or when its text equals X's text as the
+   student received it (whitespace at line ends and around the cell ignored).
+   Landmarks found out of order (a moved cell) are dropped, keeping the longest
+   in-order run.
+2. **Answers with metadata.** A code cell carrying an answer's ``grade_id`` is
+   that answer.
+3. **Answers without metadata.** An answer cell lies between two landmarks in
+   the solution (typically the exercise's markdown prompt and its test cell);
+   among the unclaimed code cells between the same two landmarks in the
+   submission, it is the one that most resembles the answer's stub as
+   distributed (kept lines such as the ``def`` line, or overall similarity
+   ≥ 0.5). The student's unanswered stub itself counts.
+4. **Duplicates.** When several cells qualify as the same answer, the last one
+   that differs from the stub is used (it is the definition that wins when the
+   notebook runs top to bottom); the others are not run. Copies of landmark
+   cells are not run either (the solution's version is used).
+5. **Edited or deleted tests.** An unclaimed cell that resembles a test cell
+   more than any answer is a modified test: it is not run, and the solution's
+   test runs in its place. A test cell that cannot be found at all is restored.
+6. **Cells the student added** (all other code cells) run where the student put
+   them, after the landmark or answer that precedes them; markdown they added is
+   ignored. A missing answer is replaced by its stub, placed before the
+   student's added cells so that code written there still counts.
+
+Statuses (most severe first; the reason column lists every problem found)
+------------------------------------------------------------------------
+See :data:`STATUSES`.
+
+Execution
+---------
+Each graded notebook runs in its own process (``python -m regopt.grading
+--worker``) driving a fresh kernel with nbclient: a per-cell time limit (the
+cell is interrupted and the run goes on) and a per-notebook limit (the run
+stops; what ran is graded), output counted and discarded beyond a limit, the
+kernel's death caught. The parent process kills a worker that outlives its
+limits, so no submission can stop the batch. Kernels run with
+``REGOPT_FAST=1`` unless ``full=True`` (tests are written to hold at any size),
+``REGOPT_STATIC=1`` (no progress bars or sliders), the Agg backend, and
+``cpu_count // jobs`` threads each.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import html
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+from . import labs
+
+__all__ = [
+    "STATUSES",
+    "InstructorError",
+    "SolutionLab",
+    "Submission",
+    "GradeResult",
+    "load_solution",
+    "read_submission",
+    "build_graded_notebook",
+    "grade_folder",
+    "write_csv",
+    "write_feedback",
+]
+
+#: Every status a submission can get, most severe first, with its meaning.
+STATUSES: dict[str, str] = {
+    "empty-file": "the file is empty; nothing was graded",
+    "invalid-json": "the file is not valid JSON (a truncated or hand-edited download?); nothing was graded",
+    "not-a-notebook": "the file is JSON but not a Jupyter notebook; nothing was graded",
+    "wrong-notebook": "none of this lab's cells were found in the notebook (another lab?); nothing was graded",
+    "kernel-died": "the Python kernel died (os._exit, a crash, memory); tests after that point scored 0",
+    "timeout": "the notebook ran past the per-notebook time limit; tests not reached scored 0",
+    "cell-timeout": "a cell ran past the per-cell time limit (an infinite loop?) and was interrupted",
+    "sys-exit": "the code called sys.exit() or exit(); the grader carried on with the next cell",
+    "huge-output": "a cell printed more than the output limit; the rest of its output was discarded",
+    "passes-visible-only": "some answers pass the visible tests but fail the hidden ones (hard-coded to the "
+                           "visible examples?)",
+    "missing-answer": "an answer cell was not found; its stub was used (your added cells still ran)",
+    "duplicate-cells": "a cell appears more than once; the last edited copy of an answer was used",
+    "tests-restored": "a test cell was edited or deleted; the solution's test cell was used",
+    "metadata-stripped": "nbgrader metadata was missing; answers were found by position and content",
+    "ok": "graded normally",
+}
+_SEVERITY = {status: rank for rank, status in enumerate(STATUSES)}
+
+#: Exit status of the worker process on success.
+_WORKER_OK = 0
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class InstructorError(Exception):
+    """A mistake on the instructor's side (bad path, bad solution): grading cannot start."""
+
+
+# --------------------------------------------------------------------------- solution
+
+
+@dataclass
+class SolutionCell:
+    """One cell of the solution: its role, its text there and as the student received it."""
+
+    index: int
+    cell_type: str
+    role: str  # "answer", "test" or "context"
+    grade_id: str | None
+    source: str
+    lab_source: str
+    points: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return self.grade_id or f"cell-{self.index}"
+
+
+@dataclass
+class SolutionLab:
+    """A solution notebook prepared for grading."""
+
+    path: Path
+    title: str
+    cells: list[SolutionCell]
+    hidden_lines: list[str]
+
+    @property
+    def tests(self) -> list[SolutionCell]:
+        return [c for c in self.cells if c.role == "test"]
+
+    @property
+    def max_points(self) -> float:
+        return sum(c.points for c in self.tests)
+
+
+def _normalize(source: str) -> str:
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip()
+
+
+def load_solution(path: str | Path) -> SolutionLab:
+    """Read and check the solution; :class:`InstructorError` says what is wrong."""
+    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+
+    path = Path(path)
+    try:
+        nb = labs.read_solution(path)
+    except labs.LabError as error:
+        raise InstructorError(str(error)) from None
+    student = nbformat.from_dict(json.loads(json.dumps(nb)))
+    resources: dict = {}
+    for step in (ClearSolutions(code_stub={"python": labs.CODE_STUB}), ClearHiddenTests()):
+        student, resources = step.preprocess(student, resources)
+    cells, hidden_lines = [], []
+    for index, (cell, lab_cell) in enumerate(zip(nb.cells, student.cells)):
+        meta = cell.metadata.get("nbgrader", {}) or {}
+        role = "answer" if meta.get("solution") else "test" if meta.get("grade") else "context"
+        cells.append(SolutionCell(index=index, cell_type=cell.cell_type, role=role,
+                                  grade_id=meta.get("grade_id"), source=cell.source,
+                                  lab_source=lab_cell.source, points=float(meta.get("points", 0) or 0)))
+        if role == "test":
+            for part_hidden, part in _split_hidden(cell.source):
+                if part_hidden:
+                    hidden_lines += [line.strip() for line in part.splitlines() if len(line.strip()) >= 8]
+    title = nb.cells[0].source.strip().splitlines()[0].lstrip("# ").strip()
+    return SolutionLab(path=path, title=title, cells=cells, hidden_lines=hidden_lines)
+
+
+def _split_hidden(source: str) -> list[tuple[bool, str]]:
+    """A test cell's source cut into (hidden?, code) parts at the hidden-test markers."""
+    parts: list[tuple[bool, list[str]]] = [(False, [])]
+    for line in source.split("\n"):
+        if labs.HIDDEN_BEGIN in line:
+            parts.append((True, []))
+        elif labs.HIDDEN_END in line:
+            parts.append((False, []))
+        else:
+            parts[-1][1].append(line)
+    return [(hidden, "\n".join(lines)) for hidden, lines in parts if "\n".join(lines).strip()]
+
+
+# --------------------------------------------------------------------------- submission
+
+
+@dataclass
+class Submission:
+    """A submitted file: who, where, and its notebook (``None`` when unreadable)."""
+
+    path: Path
+    student: str
+    nb: NotebookNode | None = None
+    status: str = "ok"
+    reason: str = ""
+
+
+def read_submission(path: str | Path) -> Submission:
+    """Read a submitted file; unreadable files get their status here (never an exception)."""
+    path = Path(path)
+    submission = Submission(path=path, student=path.stem)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        submission.status, submission.reason = "not-a-notebook", f"the file cannot be read: {error}"
+        return submission
+    if not raw.strip():
+        submission.status, submission.reason = "empty-file", "the file is empty"
+        return submission
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        if path.suffix.lower() != ".ipynb":
+            submission.status = "not-a-notebook"
+            submission.reason = f"a {path.suffix or 'suffix-less'} file, not a notebook (.ipynb)"
+        else:
+            submission.status = "invalid-json"
+            submission.reason = f"not valid JSON ({str(error).splitlines()[0][:120]})"
+        return submission
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        submission.status, submission.reason = "not-a-notebook", "JSON without a list of notebook cells"
+        return submission
+    if data.get("nbformat") != 4:
+        submission.status = "not-a-notebook"
+        submission.reason = f"nbformat {data.get('nbformat')!r}; expected a version 4 notebook"
+        return submission
+    cells = []
+    for raw_cell in data["cells"]:
+        if not isinstance(raw_cell, dict) or raw_cell.get("cell_type") not in ("code", "markdown", "raw"):
+            continue
+        source = raw_cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(str(s) for s in source)
+        metadata = raw_cell.get("metadata") if isinstance(raw_cell.get("metadata"), dict) else {}
+        cells.append(nbformat.from_dict({"cell_type": raw_cell["cell_type"], "source": str(source),
+                                         "metadata": metadata}))
+    submission.nb = nbformat.from_dict({"cells": cells, "metadata": data.get("metadata") or {}})
+    return submission
+
+
+# --------------------------------------------------------------------------- alignment
+
+
+@dataclass
+class GradedCell:
+    """A cell of the notebook that is actually run."""
+
+    role: str  # "context", "answer", "stub", "extra", "test"
+    source: str
+    grade_id: str | None = None
+    hidden: bool = False
+
+
+@dataclass
+class Alignment:
+    cells: list[GradedCell]
+    problems: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, status: str, message: str) -> None:
+        self.problems.setdefault(status, []).append(message)
+
+
+_THRESHOLD = 0.5
+
+
+def _kept_lines(lab_source: str) -> list[str]:
+    stub_lines = {line.strip() for line in labs.CODE_STUB.splitlines()}
+    return [line.strip() for line in lab_source.splitlines()
+            if line.strip() and line.strip() not in stub_lines and not line.strip().startswith("#")]
+
+
+def _likeness(candidate: str, reference: str) -> float:
+    """How much ``candidate`` looks like ``reference`` (a stub or a test), in [0, 1]."""
+    candidate, reference = _normalize(candidate), _normalize(reference)
+    if not candidate or not reference:
+        return 0.0
+    ratio = difflib.SequenceMatcher(None, candidate, reference, autojunk=False).ratio()
+    kept = _kept_lines(reference)
+    if kept:
+        present = {line.strip() for line in candidate.splitlines()}
+        ratio = max(ratio, sum(line in present for line in kept) / len(kept))
+    return ratio
+
+
+def _longest_increasing(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The longest subsequence of (solution index, position) pairs increasing in both."""
+    pairs = sorted(pairs)
+    best: list[list[tuple[int, int]]] = []
+    for pair in pairs:
+        chain = max((c for c in best if c[-1][1] < pair[1]), key=len, default=[])
+        best.append(chain + [pair])
+    return max(best, key=len, default=[])
+
+
+def build_graded_notebook(lab: SolutionLab, submission: Submission) -> Alignment:
+    """Assemble the cells to run for ``submission`` (see the matching rule above)."""
+    assert submission.nb is not None
+    cells = submission.nb.cells
+    by_id = {c.grade_id: c for c in lab.cells if c.grade_id}
+    alignment = Alignment(cells=[])
+
+    # 1. Landmarks and metadata-matched answers.
+    landmark_of: dict[int, SolutionCell] = {}  # submission position -> solution cell
+    answer_claims: dict[int, list[int]] = {}  # solution index -> submission positions
+    has_metadata = False
+    by_text: dict[tuple[str, str], list[SolutionCell]] = {}
+    for sol in lab.cells:
+        if sol.role != "answer":
+            for text in {_normalize(sol.lab_source), _normalize(sol.source)}:
+                if text:
+                    by_text.setdefault((sol.cell_type, text), []).append(sol)
+    for position, cell in enumerate(cells):
+        meta = cell.metadata.get("nbgrader") if isinstance(cell.metadata.get("nbgrader"), dict) else {}
+        grade_id = meta.get("grade_id")
+        sol = by_id.get(grade_id) if isinstance(grade_id, str) else None
+        if sol is not None and sol.cell_type == cell.cell_type:
+            has_metadata = True
+            if sol.role == "answer":
+                answer_claims.setdefault(sol.index, []).append(position)
+            else:
+                landmark_of[position] = sol
+            continue
+        for candidate in by_text.get((cell.cell_type, _normalize(cell.source)), []):
+            landmark_of[position] = candidate
+            break
+
+    # A landmark found twice (a duplicated cell): keep the first copy, drop the others.
+    first_position: dict[int, int] = {}
+    dropped: set[int] = set()
+    for position in sorted(landmark_of):
+        sol = landmark_of[position]
+        if sol.index in first_position:
+            dropped.add(position)
+            if cells[position].cell_type == "code":
+                alignment.add("duplicate-cells", f"{sol.key} appears more than once; extra copies were not run")
+        else:
+            first_position[sol.index] = position
+    chain = _longest_increasing([(index, position) for index, position in first_position.items()])
+    anchors = dict(chain)  # solution index -> submission position
+    for index, position in first_position.items():
+        if index not in anchors:
+            dropped.add(position)
+    if not anchors and not answer_claims:
+        alignment.add("wrong-notebook", "none of this lab's cells were found")
+        return alignment
+
+    # Edited test cells carrying their metadata: the solution's version runs instead.
+    for position, sol in landmark_of.items():
+        if sol.role == "test" and position not in dropped and \
+                _normalize(cells[position].source) not in {_normalize(sol.lab_source), _normalize(sol.source)}:
+            alignment.add("tests-restored", f"{sol.key} was edited; the solution's version was used")
+
+    claimed: set[int] = set(landmark_of) | {p for ps in answer_claims.values() for p in ps}
+    answer_choice: dict[int, int | None] = {}
+    stub_texts = {_normalize(c.lab_source) for c in lab.cells if c.role == "answer"}
+
+    def choose(sol: SolutionCell, positions: list[int]) -> int:
+        edited = [p for p in positions if _normalize(cells[p].source) != _normalize(sol.lab_source)]
+        chosen = (edited or positions)[-1]
+        if len(positions) > 1:
+            alignment.add("duplicate-cells", f"the answer {sol.key} appears {len(positions)} times; "
+                                             "the last edited copy was used")
+        return chosen
+
+    for index, positions in answer_claims.items():
+        answer_choice[index] = choose(lab.cells[index], positions)
+
+    # 2. Answers without metadata: search between the surrounding landmarks.
+    anchor_indices = sorted(anchors)
+    stripped = []
+    for sol in lab.cells:
+        if sol.role != "answer" or sol.index in answer_choice:
+            continue
+        before = [i for i in anchor_indices if i < sol.index]
+        after = [i for i in anchor_indices if i > sol.index]
+        low = anchors[before[-1]] if before else -1
+        high = anchors[after[0]] if after else len(cells)
+        candidates = [p for p in range(low + 1, high)
+                      if p not in claimed and p not in dropped and cells[p].cell_type == "code"]
+        others = [c for c in lab.cells if c.role == "answer" and c.index != sol.index]
+        tests_near = [c for c in lab.cells if c.role == "test"
+                      and (before[-1] if before else -1) < c.index < (after[0] if after else len(lab.cells))]
+        matching = []
+        for p in candidates:
+            like = _likeness(cells[p].source, sol.lab_source)
+            if like < _THRESHOLD or any(_likeness(cells[p].source, o.lab_source) > like for o in others):
+                continue
+            if any(_likeness(cells[p].source, t.lab_source) > like for t in tests_near):
+                continue
+            matching.append(p)
+        if matching:
+            answer_choice[sol.index] = choose(sol, matching)
+            claimed.update(matching)
+            for p in matching:
+                if p != answer_choice[sol.index]:
+                    dropped.add(p)
+            stripped.append(sol.key)
+        else:
+            answer_choice[sol.index] = None
+    if stripped:
+        alignment.add("metadata-stripped", "answers found by position and content: " + ", ".join(stripped))
+
+    # 3. The remaining code cells: modified tests (not run), copies of stubs (not run), added cells.
+    tests = lab.tests
+    found_tests = {sol.index for p, sol in landmark_of.items() if sol.role == "test" and p not in dropped}
+    extras: list[int] = []
+    for position, cell in enumerate(cells):
+        if position in claimed or position in dropped or cell.cell_type != "code" or not cell.source.strip():
+            continue
+        text = _normalize(cell.source)
+        if text in stub_texts:
+            alignment.add("duplicate-cells", "an extra copy of an answer's stub was not run")
+            continue
+        test_like = max(((_likeness(text, t.lab_source), t) for t in tests), key=lambda x: x[0], default=(0, None))
+        answer_like = max((_likeness(text, c.lab_source) for c in lab.cells if c.role == "answer"), default=0)
+        if test_like[1] is not None and test_like[0] >= _THRESHOLD and test_like[0] > answer_like:
+            alignment.add("tests-restored", f"a modified copy of {test_like[1].key} was not run; "
+                                            "the solution's version was used")
+            continue
+        extras.append(position)
+    for sol in tests:
+        if sol.index not in found_tests and sol.index not in anchors:
+            alignment.add("tests-restored", f"{sol.key} was not found (deleted?); the solution's version was used")
+
+    # 4. Attach each added cell to the solution cell that precedes it in the submission.
+    position_of = {index: position for index, position in anchors.items()}
+    position_of.update({i: p for i, p in answer_choice.items() if p is not None})
+    attached: dict[int, list[GradedCell]] = {}
+    for position in extras:
+        preceding = [i for i, p in position_of.items() if p < position]
+        slot = max(preceding, key=lambda i: position_of[i]) if preceding else -1
+        attached.setdefault(slot, []).append(GradedCell("extra", cells[position].source))
+    for sol in lab.cells:
+        if sol.role == "answer" and answer_choice.get(sol.index) is None:
+            alignment.add("missing-answer", f"no cell answering {sol.key} was found; its stub was used")
+            previous = max((i for i in position_of if i < sol.index), default=-1)
+            attached.setdefault(previous, []).insert(0, GradedCell("stub", sol.lab_source, sol.grade_id))
+
+    if not has_metadata and "metadata-stripped" not in alignment.problems:
+        alignment.add("metadata-stripped", "the notebook carries no nbgrader metadata; cells matched by content")
+
+    out = alignment.cells
+    out.extend(attached.get(-1, []))
+    for sol in lab.cells:
+        if sol.cell_type == "code":
+            if sol.role == "answer":
+                chosen = answer_choice.get(sol.index)
+                if chosen is not None:
+                    out.append(GradedCell("answer", cells[chosen].source, sol.grade_id))
+            elif sol.role == "test":
+                for hidden, part in _split_hidden(sol.source):
+                    out.append(GradedCell("test", part, sol.grade_id, hidden=hidden))
+            else:
+                out.append(GradedCell("context", sol.source, sol.grade_id))
+        out.extend(attached.get(sol.index, []))
+    return alignment
+
+
+def _graded_notebook(alignment: Alignment) -> NotebookNode:
+    nb = nbformat.v4.new_notebook(metadata={
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}})
+    for cell in alignment.cells:
+        code = nbformat.v4.new_code_cell(cell.source)
+        code.metadata["regopt"] = {"role": cell.role, "grade_id": cell.grade_id, "hidden": cell.hidden}
+        nb.cells.append(code)
+    return nb
+
+
+# --------------------------------------------------------------------------- execution (worker)
+
+
+def _worker(notebook: Path, result_path: Path, cell_timeout: float, timeout: float,
+            max_output_bytes: int) -> int:
+    """Run ``notebook`` cell by cell in a fresh kernel, writing results as it goes."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    nb = nbformat.read(notebook, as_version=4)
+    results: list[dict] = [{"status": "not-run"} for _ in nb.cells]
+    state = {"cells": results, "kernel_died": False, "timed_out": False, "output_bytes": 0,
+             "huge_output_cells": [], "kernel_pid": None, "finished": False}
+
+    def save() -> None:
+        tmp = result_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        tmp.replace(result_path)
+
+    class Client(NotebookClient):
+        """Counts output and discards it: grading needs only the replies."""
+
+        def output(self, outs, msg, display_id, cell_index):  # noqa: D102
+            content = msg.get("content", {})
+            size = len(json.dumps(content.get("data", content.get("text", ""))))
+            per_cell = results[cell_index].setdefault("output_bytes", 0) + size
+            results[cell_index]["output_bytes"] = per_cell
+            state["output_bytes"] += size
+            if per_cell > max_output_bytes and cell_index not in state["huge_output_cells"]:
+                state["huge_output_cells"].append(cell_index)
+            return None
+
+    replies: dict[int, dict] = {}
+
+    def on_executed(cell, cell_index, execute_reply):
+        replies[cell_index] = execute_reply.get("content", {})
+
+    client = Client(
+        nb, timeout=int(max(1, cell_timeout)), kernel_name="python3", allow_errors=True,
+        interrupt_on_timeout=True, shutdown_kernel="immediate", record_timing=False,
+        error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran past the time limit",
+                          "traceback": []},
+        resources={"metadata": {"path": str(notebook.parent)}}, on_cell_executed=on_executed,
+    )
+    deadline = time.monotonic() + timeout
+    client.timeout_func = lambda cell: max(1.0, min(cell_timeout, deadline - time.monotonic()))
+    try:
+        with client.setup_kernel():
+            try:
+                state["kernel_pid"] = client.km.provisioner.process.pid  # type: ignore[union-attr]
+            except AttributeError:
+                pass
+            save()
+            for index, cell in enumerate(nb.cells):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    state["timed_out"] = True
+                    break
+                started = time.monotonic()
+                try:
+                    client.execute_cell(cell, index)
+                except DeadKernelError:
+                    results[index] = {"status": "kernel-died"}
+                    state["kernel_died"] = True
+                    break
+                reply = replies.pop(index, {})
+                result = {"status": "ok" if reply.get("status", "ok") == "ok" else "error",
+                          "seconds": round(time.monotonic() - started, 3),
+                          "output_bytes": results[index].get("output_bytes", 0)}
+                if result["status"] == "error":
+                    result["ename"] = str(reply.get("ename", "Error"))
+                    result["evalue"] = str(reply.get("evalue", ""))[:2000]
+                    result["traceback"] = [_ANSI.sub("", line) for line in reply.get("traceback", [])][-60:]
+                    if result["ename"] == "CellTimeoutError" and remaining < cell_timeout:
+                        state["timed_out"] = True
+                results[index] = result
+                save()
+                if state["timed_out"]:
+                    break
+    except DeadKernelError:
+        state["kernel_died"] = True
+    state["finished"] = True
+    save()
+    return _WORKER_OK
+
+
+def _worker_main(argv: Sequence[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m regopt.grading --worker")
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("result", type=Path)
+    parser.add_argument("--cell-timeout", type=float, required=True)
+    parser.add_argument("--timeout", type=float, required=True)
+    parser.add_argument("--max-output-bytes", type=int, required=True)
+    args = parser.parse_args(argv)
+    return _worker(args.notebook, args.result, args.cell_timeout, args.timeout, args.max_output_bytes)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _run_isolated(notebook: Path, workdir: Path, cell_timeout: float, timeout: float,
+                  max_output_bytes: int, env: dict[str, str]) -> dict:
+    """Run the worker in its own process (and session); never raises for a bad submission."""
+    result_path = workdir / "result.json"
+    command = [sys.executable, "-m", "regopt.grading", "--worker", str(notebook), str(result_path),
+               "--cell-timeout", str(cell_timeout), "--timeout", str(timeout),
+               "--max-output-bytes", str(max_output_bytes)]
+    log_path = workdir / "worker.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        killed = False
+        try:
+            # The worker enforces both limits itself; this margin covers kernel start-up and shutdown.
+            process.wait(timeout=timeout + 120)
+        except subprocess.TimeoutExpired:
+            killed = True
+            _kill_group(process.pid)
+            process.wait()
+    state: dict = {}
+    if result_path.is_file():
+        try:
+            state = json.loads(result_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            state = {}
+    if state.get("kernel_pid"):
+        _kill_group(int(state["kernel_pid"]))  # normally gone already; never leave one behind
+    if killed:
+        state["timed_out"] = True
+    if not state.get("finished") and not killed:
+        tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+        state["worker_error"] = tail.strip().splitlines()[-1] if tail.strip() else f"exit {process.returncode}"
+    return state
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class TestOutcome:
+    """What happened to one test cell of the solution."""
+
+    grade_id: str
+    points: float
+    max_points: float
+    visible: str = "not run"  # "passed", "failed", "not run"
+    hidden: str = "none"  # "passed", "failed", "not run", "none" (no hidden part)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GradeResult:
+    """One row of the grade sheet and the content of one feedback file."""
+
+    student: str
+    file: str
+    status: str
+    reason: str
+    outcomes: list[TestOutcome]
+    max_points: float
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return sum(o.points for o in self.outcomes)
+
+
+def _redact(lines: list[str], hidden_lines: list[str]) -> list[str]:
+    hidden = set(hidden_lines)
+    return ["    [hidden test code]" if any(h in line for h in hidden) else line for line in lines]
+
+
+def _outcomes(lab: SolutionLab, alignment: Alignment | None, state: dict | None) -> list[TestOutcome]:
+    outcomes = {t.grade_id or t.key: TestOutcome(t.key, 0.0, t.points) for t in lab.tests}
+    if alignment is None or state is None:
+        return list(outcomes.values())
+    results = state.get("cells", [])
+    parts: dict[str, list[tuple[GradedCell, dict]]] = {}
+    for index, cell in enumerate(alignment.cells):
+        if cell.role == "test":
+            result = results[index] if index < len(results) else {"status": "not-run"}
+            parts.setdefault(cell.grade_id or "", []).append((cell, result))
+    for key, outcome in outcomes.items():
+        seen = parts.get(key, [])
+        visible = [r for c, r in seen if not c.hidden]
+        hidden = [r for c, r in seen if c.hidden]
+
+        def summary(rs: list[dict]) -> str:
+            if not rs:
+                return "none"
+            if any(r["status"] == "error" for r in rs):
+                return "failed"
+            if any(r["status"] != "ok" for r in rs):
+                return "not run"
+            return "passed"
+
+        outcome.visible = summary(visible) if visible else "passed"
+        outcome.hidden = summary(hidden)
+        for cell, r in seen:
+            if r["status"] == "error":
+                head = f"{r.get('ename', 'Error')}: {r.get('evalue', '')}".strip().rstrip(":")
+                if cell.hidden:
+                    outcome.errors.append(f"hidden tests: {head}")
+                else:
+                    trace = _redact(r.get("traceback", [])[-20:], lab.hidden_lines)
+                    outcome.errors.append("visible tests:\n" + "\n".join(trace or [head]))
+            elif r["status"] in ("kernel-died", "not-run"):
+                outcome.errors.append(("hidden" if cell.hidden else "visible") + " tests: not run ("
+                                      + ("the kernel died" if r["status"] == "kernel-died" else
+                                         "the notebook stopped before this cell") + ")")
+        if seen and outcome.visible == "passed" and outcome.hidden in ("passed", "none"):
+            outcome.points = outcome.max_points
+    return list(outcomes.values())
+
+
+def _finish(lab: SolutionLab, submission: Submission, alignment: Alignment | None,
+            state: dict | None, seconds: float = 0.0) -> GradeResult:
+    problems: dict[str, list[str]] = {}
+    if submission.status != "ok":
+        problems[submission.status] = [submission.reason]
+    if alignment is not None:
+        for status, messages in alignment.problems.items():
+            problems.setdefault(status, []).extend(messages)
+    outcomes = _outcomes(lab, alignment, state)
+    if state is not None and alignment is not None:
+        cells = state.get("cells", [])
+        if state.get("kernel_died"):
+            problems.setdefault("kernel-died", []).append("the kernel died; later cells did not run")
+        if state.get("timed_out"):
+            problems.setdefault("timeout", []).append("the notebook ran past its time limit; later cells did not run")
+        for index, result in enumerate(cells):
+            cell = alignment.cells[index] if index < len(alignment.cells) else None
+            where = _where(cell)
+            if result.get("ename") == "CellTimeoutError" and not state.get("timed_out"):
+                problems.setdefault("cell-timeout", []).append(f"{where} ran past the per-cell limit")
+            if result.get("ename") == "SystemExit":
+                problems.setdefault("sys-exit", []).append(f"{where} called sys.exit()")
+        if state.get("huge_output_cells"):
+            where = ", ".join(_where(alignment.cells[i]) for i in state["huge_output_cells"]
+                              if i < len(alignment.cells))
+            problems.setdefault("huge-output", []).append(f"{where} printed more than the output limit")
+        if state.get("worker_error"):
+            problems.setdefault("kernel-died", []).append(f"the grader's worker failed: {state['worker_error']}")
+        suspicious = [o.grade_id for o in outcomes if o.visible == "passed" and o.hidden == "failed"]
+        if suspicious:
+            problems.setdefault("passes-visible-only", []).append(
+                ", ".join(suspicious) + ": the visible tests pass, the hidden tests fail")
+    status = min(problems, key=lambda s: _SEVERITY.get(s, -1)) if problems else "ok"
+    reason = "; ".join(dict.fromkeys(m for s in sorted(problems, key=_SEVERITY.get) for m in problems[s]))
+    return GradeResult(student=submission.student, file=submission.path.name, status=status,
+                       reason=reason, outcomes=outcomes, max_points=lab.max_points, seconds=seconds)
+
+
+def _where(cell: GradedCell | None) -> str:
+    if cell is None:
+        return "a cell"
+    if cell.role == "extra":
+        return "a cell you added"
+    if cell.role == "test":
+        return f"the tests {cell.grade_id}"
+    return f"the cell {cell.grade_id}" if cell.grade_id else "a cell"
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+def list_submissions(folder: str | Path) -> list[Path]:
+    """The submitted files: regular files directly in ``folder``, not hidden, sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InstructorError(f"Submissions folder {str(folder)!r} does not exist or is not a folder.")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise InstructorError(f"Submissions folder {str(folder)!r} holds no file to grade.")
+    return files
+
+
+def _kernel_env(full: bool, jobs: int) -> dict[str, str]:
+    env = dict(os.environ)
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    env.update({"REGOPT_FAST": "0" if full else "1", "REGOPT_STATIC": "1", "MPLBACKEND": "agg",
+                "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"})
+    # The worker must import this very package, even when it is not installed.
+    package_root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def grade_submission(lab: SolutionLab, path: Path, *, cell_timeout: float, timeout: float,
+                     max_output_bytes: int, env: dict[str, str], scratch: Path) -> GradeResult:
+    """Grade one file; every failure of the submission ends up in the result, not raised."""
+    started = time.monotonic()
+    submission = read_submission(path)
+    if submission.nb is None:
+        return _finish(lab, submission, None, None)
+    alignment = build_graded_notebook(lab, submission)
+    if "wrong-notebook" in alignment.problems:
+        return _finish(lab, submission, alignment, None)
+    workdir = Path(tempfile.mkdtemp(prefix="grade-", dir=scratch))
+    notebook = workdir / "graded.ipynb"
+    nbformat.write(_graded_notebook(alignment), notebook)
+    state = _run_isolated(notebook, workdir, cell_timeout, timeout, max_output_bytes, env)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return _finish(lab, submission, alignment, state, time.monotonic() - started)
+
+
+def grade_folder(solution: str | Path, submissions: str | Path, *, cell_timeout: float = 120,
+                 timeout: float = 600, jobs: int = 1, full: bool = False,
+                 max_output_bytes: int = 1_000_000,
+                 progress: Callable[[GradeResult, int, int], None] | None = None) -> list[GradeResult]:
+    """Grade every file of ``submissions`` against ``solution``; one result per file, in name order.
+
+    Raises :class:`InstructorError` for the instructor's mistakes only (missing or
+    malformed solution, bad folder, bad limits).
+    """
+    for name, value in (("cell_timeout", cell_timeout), ("timeout", timeout)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise InstructorError(f"{name}={value!r} is invalid; expected a positive number of seconds.")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InstructorError(f"jobs={jobs!r} is invalid; expected a positive integer.")
+    lab = load_solution(solution)
+    files = list_submissions(submissions)
+    env = _kernel_env(full, jobs)
+    results: list[GradeResult | None] = [None] * len(files)
+    with tempfile.TemporaryDirectory(prefix="regopt-grade-") as scratch:
+        def one(i: int) -> None:
+            try:
+                result = grade_submission(lab, files[i], cell_timeout=cell_timeout, timeout=timeout,
+                                          max_output_bytes=max_output_bytes, env=env, scratch=Path(scratch))
+            except Exception as error:  # a grader bug must not lose the batch; report it in the row
+                result = GradeResult(files[i].stem, files[i].name, "kernel-died",
+                                     f"internal grader error: {type(error).__name__}: {error}",
+                                     _outcomes(lab, None, None), lab.max_points)
+            results[i] = result
+            if progress is not None:
+                progress(result, sum(r is not None for r in results), len(files))
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(one, range(len(files))))
+    return [r for r in results if r is not None]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
+def write_csv(results: list[GradeResult], lab: SolutionLab, path: str | Path) -> None:
+    """The grade sheet: student, file, points per test cell, total, max, status, reason."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = [t.key for t in lab.tests]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", "file", *keys, "total", "max", "status", "reason"])
+        for r in results:
+            points = {o.grade_id: o.points for o in r.outcomes}
+            writer.writerow([r.student, r.file, *(_number(points.get(k, 0.0)) for k in keys),
+                             _number(r.total), _number(r.max_points), r.status, r.reason])
+
+
+def _feedback_name(result: GradeResult, taken: set[str]) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", result.student) or "submission"
+    if name in taken:
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", result.file)
+    taken.add(name)
+    return name + ".html"
+
+
+def feedback_html(result: GradeResult, lab: SolutionLab) -> str:
+    """A self-contained HTML page telling one student what passed and what failed.
+
+    It never contains hidden test code: hidden failures show the exception only,
+    and traceback lines that quote hidden code are redacted.
+    """
+    e = html.escape
+    rows = []
+    for o in result.outcomes:
+        rows.append(f"<tr><td>{e(o.grade_id)}</td><td>{_number(o.points)} / {_number(o.max_points)}</td>"
+                    f"<td class='{o.visible.replace(' ', '-')}'>{e(o.visible)}</td>"
+                    f"<td class='{o.hidden.replace(' ', '-')}'>{e(o.hidden)}</td></tr>")
+    details = []
+    for o in result.outcomes:
+        if o.errors:
+            items = "".join(f"<pre>{e(_ANSI.sub('', text))}</pre>" for text in o.errors)
+            details.append(f"<h3>{e(o.grade_id)}</h3>{items}")
+    status_line = e(result.status)
+    if result.status != "ok":
+        status_line += f" ({e(STATUSES.get(result.status, ''))})"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{e(lab.title)}: feedback for {e(result.student)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #999; padding: .3em .8em; }}
+.passed {{ color: #009E73; }} .failed {{ color: #D55E00; font-weight: bold; }} .not-run {{ color: #555; }}
+pre {{ background: #f4f4f4; padding: .6em; overflow-x: auto; }}
+</style></head><body>
+<h1>{e(lab.title)}: feedback for {e(result.student)}</h1>
+<p><strong>Score: {_number(result.total)} / {_number(result.max_points)}</strong></p>
+<p>Status: {status_line}</p>
+{f"<p>Details: {e(result.reason)}</p>" if result.reason else ""}
+<p>Your answers were run in a fresh Python kernel, from top to bottom, with the lab's own test cells
+(your copies of the test cells are not used). Each test cell earns its points when its visible checks and
+its hidden checks (run on inputs you have not seen) all pass.</p>
+<table><tr><th>tests</th><th>points</th><th>visible checks</th><th>hidden checks</th></tr>
+{"".join(rows)}
+</table>
+{"<h2>What failed</h2>" + "".join(details) if details else ""}
+</body></html>
+"""
+
+
+def write_feedback(results: list[GradeResult], lab: SolutionLab, folder: str | Path) -> list[Path]:
+    """One HTML feedback file per result (named after the student); return the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    taken: set[str] = set()
+    written = []
+    for result in results:
+        path = folder / _feedback_name(result, taken)
+        path.write_text(feedback_html(result, lab), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        raise SystemExit(_worker_main(sys.argv[2:]))
+    print("Use the `regopt grade` command (regopt.cli).", file=sys.stderr)
+    raise SystemExit(2)
