@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from regopt.experiments import SweepResult, markdown_table, penalty_sweep, zero_fraction
+from regopt.experiments import SweepResult, penalty_sweep, zero_fraction
 from regopt.models import MLP
 from regopt.penalties import l2_penalty, prox_l1_
 
@@ -117,6 +117,12 @@ def test_std_join_subset_and_at():
     assert joined.at(0.1) == 2
     sub = joined.subset([0.1, 0.0])
     np.testing.assert_array_equal(sub.train_loss[:, 1], a.train_loss[:, 0])
+    one_seed = joined.subset(seeds=[1])
+    assert one_seed.seeds == [1] and one_seed.train_loss.shape == (1, 3)
+    np.testing.assert_array_equal(one_seed.train_loss[0], joined.train_loss[1])
+    assert one_seed.histories[0][2] is b.histories[1][0]
+    with pytest.raises(KeyError, match="were not run"):
+        a.subset(seeds=[7])
     assert np.allclose(a.std("train_loss"), a.train_loss.std(axis=0, ddof=1))
     assert np.all(sweep(seeds=[0]).std("train_loss") == 0)
     with pytest.raises(ValueError, match="both contain"):
@@ -152,12 +158,3 @@ def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
         sweep(**kwargs)
 
-
-def test_markdown_table():
-    text = markdown_table(["λ", "ours", "theirs"], [[0.001, 0.0626, float("nan")], ["mean", 1, 2.0]])
-    lines = text.splitlines()
-    assert lines[0] == "| λ | ours | theirs |"
-    assert lines[2] == "| 0.001 | 0.063 | — |"
-    assert lines[3] == "| mean | 1 | 2.000 |"
-    with pytest.raises(ValueError, match="rows\\[0\\] has 2 cells"):
-        markdown_table(["a", "b", "c"], [[1, 2]])

@@ -41,7 +41,7 @@ from . import config
 from .data import Dataset
 from .train import History, _unpack, evaluate, fit, set_seed
 
-__all__ = ["SweepResult", "penalty_sweep", "zero_fraction", "markdown_table"]
+__all__ = ["SweepResult", "penalty_sweep", "zero_fraction"]
 
 Tensor = torch.Tensor
 
@@ -122,18 +122,26 @@ class SweepResult:
             seconds=self.seconds + other.seconds,
         )
 
-    def subset(self, lambdas: Sequence[float]) -> SweepResult:
-        """Only the columns of the given λ values, in that order."""
-        cols = [self.at(lam) for lam in lambdas]
+    def subset(self, lambdas: Sequence[float] | None = None, seeds: Sequence[int] | None = None) -> SweepResult:
+        """Only the given λ columns and seed rows, in that order (default: all)."""
+        cols = [self.at(lam) for lam in lambdas] if lambdas is not None else list(range(len(self.lambdas)))
+        if seeds is None:
+            rows = list(range(len(self.seeds)))
+        else:
+            missing = [s for s in seeds if s not in self.seeds]
+            if missing:
+                raise KeyError(f"seeds {missing} were not run; the sweep has seeds {self.seeds}.")
+            rows = [self.seeds.index(s) for s in seeds]
+        grid = np.ix_(rows, cols)
         return SweepResult(
             lambdas=[self.lambdas[j] for j in cols],
-            seeds=list(self.seeds),
-            train_error=self.train_error[:, cols],
-            test_error=self.test_error[:, cols],
-            train_loss=self.train_loss[:, cols],
-            test_loss=self.test_loss[:, cols],
-            measures={k: v[:, cols] for k, v in self.measures.items()},
-            histories=[[row[j] for j in cols] for row in self.histories],
+            seeds=[self.seeds[i] for i in rows],
+            train_error=self.train_error[grid],
+            test_error=self.test_error[grid],
+            train_loss=self.train_loss[grid],
+            test_loss=self.test_loss[grid],
+            measures={k: v[grid] for k, v in self.measures.items()},
+            histories=[[self.histories[i][j] for j in cols] for i in rows],
             seconds=self.seconds,
         )
 
@@ -279,26 +287,3 @@ def penalty_sweep(
         seconds=time.perf_counter() - start,
     )
 
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], fmt: str = ".3f") -> str:
-    """A Markdown table: ``header`` then ``rows``; floats formatted with ``fmt``.
-
-    NaN prints as an em dash. Display it with ``IPython.display.Markdown`` or
-    glue it (``glue("name", Markdown(text), display=False)``).
-    """
-    header = [str(h) for h in header]
-    if not header:
-        raise ValueError("header is empty; expected at least one column name.")
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    for i, row in enumerate(rows):
-        row = list(row)
-        if len(row) != len(header):
-            raise ValueError(f"rows[{i}] has {len(row)} cells but the header has {len(header)}; they must match.")
-        cells = []
-        for value in row:
-            if isinstance(value, (float, np.floating)):
-                cells.append("—" if math.isnan(value) else format(float(value), fmt))
-            else:
-                cells.append(str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
