@@ -32,9 +32,11 @@ JupyterLab, but uses it when it is there.
 3. **Answers without metadata.** An answer cell lies between two landmarks in
    the solution (typically the exercise's markdown prompt and its test cell);
    among the unclaimed code cells between the same two landmarks in the
-   submission, it is the one that most resembles the answer's stub as
-   distributed (kept lines such as the ``def`` line, or overall similarity
-   ≥ 0.5). The student's unanswered stub itself counts.
+   submission, it is the one that resembles the answer's stub as distributed
+   more than any other stub or nearby test: it defines the same names (the
+   function to write, the variables to fill in), keeps the stub's lines, or is
+   similar as text (a score of at least 0.5 in any of these). The student's
+   unanswered stub itself counts.
 4. **Duplicates.** When several cells qualify as the same answer, the last one
    that differs from the stub is used (it is the definition that wins when the
    notebook runs top to bottom); the others are not run. Copies of landmark
@@ -44,8 +46,9 @@ JupyterLab, but uses it when it is there.
    test runs in its place. A test cell that cannot be found at all is restored.
 6. **Cells the student added** (all other code cells) run where the student put
    them, after the landmark or answer that precedes them; markdown they added is
-   ignored. A missing answer is replaced by its stub, placed before the
-   student's added cells so that code written there still counts.
+   ignored. A missing answer whose names (the function to write...) are defined
+   in such a cell is taken to be written there; otherwise it is replaced by its
+   stub, so that its tests fail with ``NotImplementedError``.
 
 Statuses (most severe first; the reason column lists every problem found)
 ------------------------------------------------------------------------
@@ -53,15 +56,14 @@ See :data:`STATUSES`.
 
 Execution
 ---------
-Each graded notebook runs in its own process (``python -m regopt.grading
---worker``) driving a fresh kernel with nbclient: a per-cell time limit (the
-cell is interrupted and the run goes on) and a per-notebook limit (the run
-stops; what ran is graded), output counted and discarded beyond a limit, the
-kernel's death caught. The parent process kills a worker that outlives its
-limits, so no submission can stop the batch. Kernels run with
-``REGOPT_FAST=1`` unless ``full=True`` (tests are written to hold at any size),
-``REGOPT_STATIC=1`` (no progress bars or sliders), the Agg backend, and
-``cpu_count // jobs`` threads each.
+Each graded notebook runs in its own process (``_grading_worker.py``, which
+drives a fresh kernel with nbclient): a per-cell time limit (the cell is
+interrupted and the run goes on) and a per-notebook limit (the run stops; what
+ran is graded), output counted and discarded beyond a limit, the kernel's death
+caught. The parent process kills a worker that outlives its limits, so no
+submission can stop the batch. Kernels run with ``REGOPT_FAST=1`` unless
+``full=True`` (tests are written to hold at any size), ``REGOPT_STATIC=1`` (no
+progress bars or sliders), the Agg backend, and ``cpu_count // jobs`` threads each.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,8 +125,8 @@ STATUSES: dict[str, str] = {
 }
 _SEVERITY = {status: rank for rank, status in enumerate(STATUSES)}
 
-#: Exit status of the worker process on success.
-_WORKER_OK = 0
+#: The script that runs one graded notebook in a kernel (standalone: it never imports regopt).
+_WORKER = Path(__file__).with_name("_grading_worker.py")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -304,17 +306,33 @@ def _kept_lines(lab_source: str) -> list[str]:
             if line.strip() and line.strip() not in stub_lines and not line.strip().startswith("#")]
 
 
+_DEFINITION = re.compile(r"^(?:def|class)\s+(\w+)|^(\w+)\s*(?::[^=]*)?=(?!=)", re.MULTILINE)
+
+
+def _defined_names(source: str) -> set[str]:
+    """Names a cell defines at top level (functions, classes, assigned variables)."""
+    return {a or b for a, b in _DEFINITION.findall(source)}
+
+
 def _likeness(candidate: str, reference: str) -> float:
-    """How much ``candidate`` looks like ``reference`` (a stub or a test), in [0, 1]."""
+    """How much ``candidate`` looks like ``reference`` (a stub or a test), in [0, 1].
+
+    The largest of: the similarity of the two texts; the fraction of the
+    reference's kept lines (its ``def`` line, say) found in the candidate; the
+    fraction of the names the reference defines that the candidate defines too.
+    """
     candidate, reference = _normalize(candidate), _normalize(reference)
     if not candidate or not reference:
         return 0.0
-    ratio = difflib.SequenceMatcher(None, candidate, reference, autojunk=False).ratio()
+    scores = [difflib.SequenceMatcher(None, candidate, reference, autojunk=False).ratio()]
     kept = _kept_lines(reference)
     if kept:
         present = {line.strip() for line in candidate.splitlines()}
-        ratio = max(ratio, sum(line in present for line in kept) / len(kept))
-    return ratio
+        scores.append(sum(line in present for line in kept) / len(kept))
+    names = _defined_names(reference)
+    if names:
+        scores.append(len(names & _defined_names(candidate)) / len(names))
+    return max(scores)
 
 
 def _longest_increasing(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -437,7 +455,7 @@ def build_graded_notebook(lab: SolutionLab, submission: Submission) -> Alignment
 
     # 3. The remaining code cells: modified tests (not run), copies of stubs (not run), added cells.
     tests = lab.tests
-    found_tests = {sol.index for p, sol in landmark_of.items() if sol.role == "test" and p not in dropped}
+    found_tests = {sol.index for sol in landmark_of.values() if sol.role == "test"}
     extras: list[int] = []
     for position, cell in enumerate(cells):
         if position in claimed or position in dropped or cell.cell_type != "code" or not cell.source.strip():
@@ -449,12 +467,14 @@ def build_graded_notebook(lab: SolutionLab, submission: Submission) -> Alignment
         test_like = max(((_likeness(text, t.lab_source), t) for t in tests), key=lambda x: x[0], default=(0, None))
         answer_like = max((_likeness(text, c.lab_source) for c in lab.cells if c.role == "answer"), default=0)
         if test_like[1] is not None and test_like[0] >= _THRESHOLD and test_like[0] > answer_like:
-            alignment.add("tests-restored", f"a modified copy of {test_like[1].key} was not run; "
-                                            "the solution's version was used")
+            alignment.add("tests-restored", f"{test_like[1].key} was edited; the solution's version was used"
+                          if test_like[1].index not in found_tests else
+                          f"a modified copy of {test_like[1].key} was not run")
+            found_tests.add(test_like[1].index)
             continue
         extras.append(position)
     for sol in tests:
-        if sol.index not in found_tests and sol.index not in anchors:
+        if sol.index not in found_tests:
             alignment.add("tests-restored", f"{sol.key} was not found (deleted?); the solution's version was used")
 
     # 4. Attach each added cell to the solution cell that precedes it in the submission.
@@ -465,8 +485,12 @@ def build_graded_notebook(lab: SolutionLab, submission: Submission) -> Alignment
         preceding = [i for i, p in position_of.items() if p < position]
         slot = max(preceding, key=lambda i: position_of[i]) if preceding else -1
         attached.setdefault(slot, []).append(GradedCell("extra", cells[position].source))
+    defined_by_student = set().union(*(_defined_names(cells[p].source) for p in extras))
     for sol in lab.cells:
         if sol.role == "answer" and answer_choice.get(sol.index) is None:
+            names = _defined_names(sol.lab_source)
+            if names and names <= defined_by_student:
+                continue  # written in a cell of the student's own, which runs as they placed it
             alignment.add("missing-answer", f"no cell answering {sol.key} was found; its stub was used")
             previous = max((i for i in position_of if i < sol.index), default=-1)
             attached.setdefault(previous, []).insert(0, GradedCell("stub", sol.lab_source, sol.grade_id))
@@ -501,103 +525,7 @@ def _graded_notebook(alignment: Alignment) -> NotebookNode:
     return nb
 
 
-# --------------------------------------------------------------------------- execution (worker)
-
-
-def _worker(notebook: Path, result_path: Path, cell_timeout: float, timeout: float,
-            max_output_bytes: int) -> int:
-    """Run ``notebook`` cell by cell in a fresh kernel, writing results as it goes."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
-
-    nb = nbformat.read(notebook, as_version=4)
-    results: list[dict] = [{"status": "not-run"} for _ in nb.cells]
-    state = {"cells": results, "kernel_died": False, "timed_out": False, "output_bytes": 0,
-             "huge_output_cells": [], "kernel_pid": None, "finished": False}
-
-    def save() -> None:
-        tmp = result_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state), encoding="utf-8")
-        tmp.replace(result_path)
-
-    class Client(NotebookClient):
-        """Counts output and discards it: grading needs only the replies."""
-
-        def output(self, outs, msg, display_id, cell_index):  # noqa: D102
-            content = msg.get("content", {})
-            size = len(json.dumps(content.get("data", content.get("text", ""))))
-            per_cell = results[cell_index].setdefault("output_bytes", 0) + size
-            results[cell_index]["output_bytes"] = per_cell
-            state["output_bytes"] += size
-            if per_cell > max_output_bytes and cell_index not in state["huge_output_cells"]:
-                state["huge_output_cells"].append(cell_index)
-            return None
-
-    replies: dict[int, dict] = {}
-
-    def on_executed(cell, cell_index, execute_reply):
-        replies[cell_index] = execute_reply.get("content", {})
-
-    client = Client(
-        nb, timeout=int(max(1, cell_timeout)), kernel_name="python3", allow_errors=True,
-        interrupt_on_timeout=True, shutdown_kernel="immediate", record_timing=False,
-        error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran past the time limit",
-                          "traceback": []},
-        resources={"metadata": {"path": str(notebook.parent)}}, on_cell_executed=on_executed,
-    )
-    deadline = time.monotonic() + timeout
-    client.timeout_func = lambda cell: max(1.0, min(cell_timeout, deadline - time.monotonic()))
-    try:
-        with client.setup_kernel():
-            try:
-                state["kernel_pid"] = client.km.provisioner.process.pid  # type: ignore[union-attr]
-            except AttributeError:
-                pass
-            save()
-            for index, cell in enumerate(nb.cells):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    state["timed_out"] = True
-                    break
-                started = time.monotonic()
-                try:
-                    client.execute_cell(cell, index)
-                except DeadKernelError:
-                    results[index] = {"status": "kernel-died"}
-                    state["kernel_died"] = True
-                    break
-                reply = replies.pop(index, {})
-                result = {"status": "ok" if reply.get("status", "ok") == "ok" else "error",
-                          "seconds": round(time.monotonic() - started, 3),
-                          "output_bytes": results[index].get("output_bytes", 0)}
-                if result["status"] == "error":
-                    result["ename"] = str(reply.get("ename", "Error"))
-                    result["evalue"] = str(reply.get("evalue", ""))[:2000]
-                    result["traceback"] = [_ANSI.sub("", line) for line in reply.get("traceback", [])][-60:]
-                    if result["ename"] == "CellTimeoutError" and remaining < cell_timeout:
-                        state["timed_out"] = True
-                results[index] = result
-                save()
-                if state["timed_out"]:
-                    break
-    except DeadKernelError:
-        state["kernel_died"] = True
-    state["finished"] = True
-    save()
-    return _WORKER_OK
-
-
-def _worker_main(argv: Sequence[str]) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m regopt.grading --worker")
-    parser.add_argument("notebook", type=Path)
-    parser.add_argument("result", type=Path)
-    parser.add_argument("--cell-timeout", type=float, required=True)
-    parser.add_argument("--timeout", type=float, required=True)
-    parser.add_argument("--max-output-bytes", type=int, required=True)
-    args = parser.parse_args(argv)
-    return _worker(args.notebook, args.result, args.cell_timeout, args.timeout, args.max_output_bytes)
+# --------------------------------------------------------------------------- execution
 
 
 def _kill_group(pid: int) -> None:
@@ -611,7 +539,9 @@ def _run_isolated(notebook: Path, workdir: Path, cell_timeout: float, timeout: f
                   max_output_bytes: int, env: dict[str, str]) -> dict:
     """Run the worker in its own process (and session); never raises for a bad submission."""
     result_path = workdir / "result.json"
-    command = [sys.executable, "-m", "regopt.grading", "--worker", str(notebook), str(result_path),
+    # Run by path, not as ``-m regopt...``: importing the package would import torch, which the
+    # worker does not need (seconds per submission).
+    command = [sys.executable, str(_WORKER), str(notebook), str(result_path),
                "--cell-timeout", str(cell_timeout), "--timeout", str(timeout),
                "--max-output-bytes", str(max_output_bytes)]
     log_path = workdir / "worker.log"
@@ -755,7 +685,9 @@ def _finish(lab: SolutionLab, submission: Submission, alignment: Alignment | Non
             problems.setdefault("passes-visible-only", []).append(
                 ", ".join(suspicious) + ": the visible tests pass, the hidden tests fail")
     status = min(problems, key=lambda s: _SEVERITY.get(s, -1)) if problems else "ok"
-    reason = "; ".join(dict.fromkeys(m for s in sorted(problems, key=_SEVERITY.get) for m in problems[s]))
+    # Every problem, most severe first, each prefixed by its status so the sheet can be filtered.
+    reason = "; ".join(dict.fromkeys(f"{s}: {m}" for s in sorted(problems, key=_SEVERITY.get)
+                                     for m in problems[s]))
     return GradeResult(student=submission.student, file=submission.path.name, status=status,
                        reason=reason, outcomes=outcomes, max_points=lab.max_points, seconds=seconds)
 
@@ -932,8 +864,3 @@ def write_feedback(results: list[GradeResult], lab: SolutionLab, folder: str | P
     return written
 
 
-if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        raise SystemExit(_worker_main(sys.argv[2:]))
-    print("Use the `regopt grade` command (regopt.cli).", file=sys.stderr)
-    raise SystemExit(2)

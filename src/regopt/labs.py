@@ -106,10 +106,11 @@ def check_solution(nb: NotebookNode, path: str | Path = "<solution>") -> None:
 
     Checked: a Python kernel; a first markdown cell ``# Lab N: Title``; nbgrader
     metadata that nbgrader itself accepts (unique grade ids, points on test
-    cells); at least one test cell with positive points; solution regions only
-    in code answer cells (``solution: true``), hidden-test regions only in test
-    cells (``grade: true``), every region closed; no cell both answer and test
-    (the grader keeps tests and answers apart).
+    cells); at least one test cell with positive points; every answer cell
+    (``solution: true``) is code holding a solution region, and solution regions
+    are only there; hidden-test regions only in test cells (``grade: true``);
+    every region closed; no cell both answer and test (the grader keeps tests and
+    answers apart).
     """
     from nbgrader.nbgraderformat import MetadataValidator, ValidationError
 
@@ -146,6 +147,11 @@ def check_solution(nb: NotebookNode, path: str | Path = "<solution>") -> None:
                 "nbgrader metadata to grade: true with points."
             )
         if is_solution:
+            if not solution_regions:
+                raise LabError(
+                    f"{path}: the answer cell {meta.get('grade_id')!r} has no {SOLUTION_BEGIN!r} ... "
+                    f"{SOLUTION_END!r} region; is this the student's lab instead of the solution?"
+                )
             if cell.cell_type != "code":
                 raise LabError(
                     f"{path}: {_describe(cell, index)} is a markdown answer cell; only code answers are "

@@ -60,8 +60,9 @@ def main() -> None:
         old.unlink()
     expected: dict[str, dict] = {}
 
-    def record(name: str, status: str, lost: dict[str, float] | None = None, note: str = "") -> None:
-        expected[name] = {"status": status, "lost": lost or {}, "note": note}
+    def record(name: str, status: str, lost: dict[str, float] | None = None, note: str = "",
+               also: tuple[str, ...] = ()) -> None:
+        expected[name] = {"status": status, "also": list(also), "lost": lost or {}, "note": note}
 
     write("solved.ipynb", solved_lab())
     record("solved.ipynb", "ok", note="the solution's answers in the student lab")
@@ -86,7 +87,7 @@ def main() -> None:
     nb.cells.insert(ex2 + 1, added_cell("print('trying things out')"))
     nb.cells.insert(ex2 + 2, nbformat.v4.new_code_cell(stub.source))
     write("stripped_with_scratch.ipynb", nb)
-    record("stripped_with_scratch.ipynb", "duplicate-cells",
+    record("stripped_with_scratch.ipynb", "duplicate-cells", also=("metadata-stripped",),
            note="stripped metadata, a scratch cell and a leftover copy of the ex2 stub after the answer")
 
     # Cells duplicated in the editor (metadata duplicated with them).
@@ -108,8 +109,28 @@ def main() -> None:
     nb.cells[index_of(nb, "ex3-tests")].source = "# I removed the checks that failed\nprint('Exercise 3: the visible checks pass.')"
     del nb.cells[index_of(nb, "ex4-tests")]
     write("edited_tests.ipynb", nb)
-    record("edited_tests.ipynb", "tests-restored", lost={"ex3-tests": 2, "ex6-tests": 3},
+    record("edited_tests.ipynb", "passes-visible-only", also=("tests-restored",), lost={"ex3-tests": 2, "ex6-tests": 3},
            note="ex3 wrong with its test edited to pass; ex4's test cell deleted; ex6 reuses the wrong ex3")
+
+    # The same without metadata: a wrong ex1 whose test cell lost its asserts.
+    nb = solved_lab()
+    nb.cells[index_of(nb, "ex1-solution")].source = (
+        "def l2_penalty_without_biases(model):\n"
+        "    return sum(p.pow(2).sum() for p in model.parameters())  # biases included: wrong\n")
+    tests1 = nb.cells[index_of(nb, "ex1-tests")]
+    tests1.source = "\n".join(line for line in tests1.source.split("\n") if "assert" not in line)
+    for cell in nb.cells:
+        cell.metadata = {}
+    write("stripped_edited_test.ipynb", nb)
+    record("stripped_edited_test.ipynb", "tests-restored", also=("metadata-stripped",), lost={"ex1-tests": 2},
+           note="no metadata; ex1 wrong and its test cell stripped of its asserts")
+
+    # An answer cell deleted (its stub is used; exercise 5 needs it too).
+    nb = solved_lab()
+    del nb.cells[index_of(nb, "ex4-solution")]
+    write("deleted_answer.ipynb", nb)
+    record("deleted_answer.ipynb", "missing-answer", lost={"ex4-tests": 2, "ex5-tests": 3},
+           note="the answer cell of ex4 deleted; ex5 builds on it")
 
     # Answers hard-coded to the visible examples.
     nb = solved_lab()
