@@ -48,8 +48,11 @@ def graded(request, tmp_path_factory):
     """Grade (solution + generated lab + broken submissions) once; return sheet, feedback, run."""
     solution: Path = request.param
     folder = tmp_path_factory.mktemp(f"submissions-{solution.stem}")
+    lab = ROOT / "labs" / solution.name
+    if not lab.is_file():
+        pytest.fail(f"labs/{solution.name} is missing: run `regopt labs`")
     shutil.copy(solution, folder / "the_solution.ipynb")
-    shutil.copy(ROOT / "labs" / solution.name, folder / "the_lab.ipynb")
+    shutil.copy(lab, folder / "the_lab.ipynb")
     broken = SUBMISSIONS / f"lab{solution.name[:2]}"
     if broken.is_dir():
         for path in broken.iterdir():
@@ -203,6 +206,16 @@ def test_a_deleted_answer_is_replaced_by_its_stub(tmp_path):
     assert "missing-answer" in alignment.problems
 
 
+def test_another_lab_with_the_same_grade_ids_is_the_wrong_notebook(tmp_path):
+    lab = grading.load_solution(LAB01)
+    nb = nbformat.read(SUBMISSIONS / "lab01" / "solved.ipynb", as_version=4)
+    for number, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            cell.source = f"Lab 2, part {number}"  # ids like ex1-solution recur from lab to lab
+    alignment = grading.build_graded_notebook(lab, lab01_submission(nb, tmp_path))
+    assert set(alignment.problems) == {"wrong-notebook"} and not alignment.cells
+
+
 def test_hidden_tests_run_apart_from_visible_tests(tmp_path):
     lab = grading.load_solution(LAB01)
     nb = nbformat.read(SUBMISSIONS / "lab01" / "unanswered.ipynb", as_version=4)
@@ -245,3 +258,13 @@ def test_cli_rejects_bad_options(tmp_path, option, capsys):
 def test_grade_folder_rejects_bad_limits():
     with pytest.raises(grading.InstructorError, match="jobs=0 is invalid"):
         grading.grade_folder(LAB01, SUBMISSIONS / "lab01", jobs=0)
+
+
+def test_the_instructors_page_documents_every_status_and_shows_no_delimiter():
+    page = (ROOT / "book" / "instructors.md").read_text(encoding="utf-8")
+    for status in grading.STATUSES:
+        assert f"| `{status}` |" in page, f"book/instructors.md does not explain the status {status!r}"
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in page, "the website must never show a delimiter (tests/test_website.py)"
+    for command in ("regopt labs", "regopt grade", "--jobs", "--feedback-dir", "--check-solution"):
+        assert command in page

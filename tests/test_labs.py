@@ -184,3 +184,15 @@ def test_a_malformed_solution_gets_a_clear_error(tmp_path, cells, message):
 def test_a_missing_solution_gets_a_clear_error(tmp_path):
     with pytest.raises(labs.LabError, match="does not exist"):
         labs.read_solution(tmp_path / "nothing.ipynb")
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
+def test_solved_lab_is_the_lab_with_the_solutions_answers(solution):
+    solved = labs.solved_lab(solution)
+    lab = nbformat.read(lab_of(solution), as_version=4)
+    assert [c.get("id") for c in solved.cells] == [c.get("id") for c in lab.cells]
+    for filled, blank in zip(solved.cells, lab.cells):
+        if blank.metadata.get("nbgrader", {}).get("solution"):
+            assert "NotImplementedError" not in filled.source and "### " not in filled.source
+        else:
+            assert filled.source == blank.source

@@ -373,9 +373,12 @@ def build_graded_notebook(lab: SolutionLab, submission: Submission) -> Alignment
             else:
                 landmark_of[position] = sol
             continue
-        for candidate in by_text.get((cell.cell_type, _normalize(cell.source)), []):
-            landmark_of[position] = candidate
-            break
+        same_text = by_text.get((cell.cell_type, _normalize(cell.source)), [])
+        taken = {sol.index for sol in landmark_of.values()}
+        # Identical texts (two equal cells of the solution) are matched in order.
+        free = [candidate for candidate in same_text if candidate.index not in taken]
+        if same_text:
+            landmark_of[position] = (free or same_text)[0]
 
     # A landmark found twice (a duplicated cell): keep the first copy, drop the others.
     first_position: dict[int, int] = {}
@@ -393,8 +396,10 @@ def build_graded_notebook(lab: SolutionLab, submission: Submission) -> Alignment
     for index, position in first_position.items():
         if index not in anchors:
             dropped.add(position)
-    if not anchors and not answer_claims:
-        alignment.add("wrong-notebook", "none of this lab's cells were found")
+    # Grade ids such as "ex1-solution" recur from lab to lab: the lab's text decides.
+    prose = {_normalize(sol.source) for sol in lab.cells if sol.cell_type == "markdown"} - {""}
+    if not any(_normalize(cell.source) in prose for cell in cells if cell.cell_type == "markdown"):
+        alignment.add("wrong-notebook", "none of this lab's text cells were found (title, exercises)")
         return alignment
 
     # Edited test cells carrying their metadata: the solution's version runs instead.

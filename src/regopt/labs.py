@@ -50,6 +50,7 @@ __all__ = [
     "read_solution",
     "check_solution",
     "generate_lab",
+    "solved_lab",
     "write_notebook",
     "generate_labs",
     "stale_labs",
@@ -243,6 +244,24 @@ def generate_lab(solution: str | Path, info: course.CourseInfo | None = None) ->
     nb.cells.insert(1, _badge_cell(f"labs/{solution.name}", info))
     nb.metadata.pop("celltoolbar", None)
     nbformat.validate(nb)
+    return nb
+
+
+def solved_lab(solution: str | Path, info: course.CourseInfo | None = None) -> NotebookNode:
+    """The student lab with the solution's answers typed in, as a student who solved it submits it.
+
+    Used to check grading end to end (it must score full marks) and by the grading benchmark.
+    """
+    solution = Path(solution)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in read_solution(solution).cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    nb = generate_lab(solution, info)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            lines = answers[meta["grade_id"]].split("\n")
+            cell.source = "\n".join(line for line in lines
+                                    if SOLUTION_BEGIN not in line and SOLUTION_END not in line)
     return nb
 
 

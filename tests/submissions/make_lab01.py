@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from pathlib import Path
 
 import nbformat
+
+from regopt import labs
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent / "lab01"
 EXPECTED = Path(__file__).resolve().parent / "lab01_expected.json"
 SOLUTION = ROOT / "solutions" / "01_penalties.ipynb"
 LAB = ROOT / "labs" / "01_penalties.ipynb"
-MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 
 
 def grade_id(cell) -> str | None:
@@ -30,13 +30,7 @@ def grade_id(cell) -> str | None:
 
 def solved_lab() -> nbformat.NotebookNode:
     """The student lab with every answer cell holding the solution's code (markers removed)."""
-    solution = {grade_id(c): c for c in nbformat.read(SOLUTION, as_version=4).cells}
-    nb = nbformat.read(LAB, as_version=4)
-    for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            source = solution[grade_id(cell)].source
-            cell.source = "\n".join(line for line in source.split("\n") if not MARKER.match(line))
-    return nb
+    return labs.solved_lab(SOLUTION)
 
 
 def index_of(nb, wanted: str) -> int:
@@ -50,6 +44,11 @@ def added_cell(source: str) -> nbformat.NotebookNode:
 
 
 def write(name: str, nb) -> None:
+    seen: set[str] = set()
+    for i, cell in enumerate(nb.cells):  # deterministic ids, unique as editors keep them
+        if not cell.metadata.get("nbgrader") or cell.get("id") in seen:
+            cell["id"] = f"student-cell-{i}"
+        seen.add(cell["id"])
     nbformat.validate(nb)
     (OUT / name).write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
 
