@@ -114,7 +114,7 @@ STATUSES: dict[str, str] = {
     "timeout": "the notebook ran past the per-notebook time limit; tests not reached scored 0",
     "cell-timeout": "a cell ran past the per-cell time limit (an infinite loop?) and was interrupted",
     "sys-exit": "the code called sys.exit() or exit(); the grader carried on with the next cell",
-    "huge-output": "a cell printed more than the output limit; the rest of its output was discarded",
+    "huge-output": "a cell printed more than the output limit (the grader counts output, never keeps it)",
     "passes-visible-only": "some answers pass the visible tests but fail the hidden ones (hard-coded to the "
                            "visible examples?)",
     "missing-answer": "an answer cell was not found; its stub was used (your added cells still ran)",
