@@ -6,7 +6,7 @@ loop, costing one per-cell time limit, one dying kernel, huge output,
 unreadable files...) and 81 students who solved some exercises and left the
 others as stubs (drawn with a fixed seed), a tenth of them with their nbgrader
 metadata stripped by their editor. Grading runs with the command's default
-limits (120 s per cell, 600 s per notebook), in fast mode as ``regopt grade``
+limits (60 s per cell, 600 s per notebook), in fast mode as ``regopt grade``
 does by default.
 
     python benchmarks/bench_grading.py [--jobs 2] [--n 100] [--keep DIR]

@@ -67,8 +67,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="where to write one HTML feedback file per student (default: feedback/ beside --out)")
     grade.add_argument("--timeout", type=_positive_float, default=600.0,
                        help="seconds a whole notebook may run (default 600)")
-    grade.add_argument("--cell-timeout", type=_positive_float, default=120.0,
-                       help="seconds one cell may run before it is interrupted (default 120)")
+    grade.add_argument("--cell-timeout", type=_positive_float, default=60.0,
+                       help="seconds one cell may run before it is interrupted (default 60; the longest "
+                            "cell of a solved Lab 1 takes seconds in fast mode)")
     grade.add_argument("--jobs", type=_positive_int, default=1,
                        help="submissions graded at once, each in its own process and kernel (default 1)")
     grade.add_argument("--full", action="store_true",

@@ -750,7 +750,7 @@ def grade_submission(lab: SolutionLab, path: Path, *, cell_timeout: float, timeo
     return _finish(lab, submission, alignment, state, time.monotonic() - started)
 
 
-def grade_folder(solution: str | Path, submissions: str | Path, *, cell_timeout: float = 120,
+def grade_folder(solution: str | Path, submissions: str | Path, *, cell_timeout: float = 60,
                  timeout: float = 600, jobs: int = 1, full: bool = False,
                  max_output_bytes: int = 1_000_000,
                  progress: Callable[[GradeResult, int, int], None] | None = None) -> list[GradeResult]:
