@@ -23,7 +23,6 @@ EXECUTED_DIR = ROOT / "_build" / "test-site" / "executed"
 # render like the website (static widgets, no progress bars).
 os.environ.setdefault("REGOPT_FAST", "1")
 os.environ.setdefault("REGOPT_STATIC", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 _executed: dict[Path, dict] = {}
 

@@ -21,6 +21,15 @@ __all__ = ["glue", "GLUED", "markdown_table"]
 GLUED: dict[str, Any] = {}
 
 
+def _plain(value: Any) -> Any:
+    """NumPy and 0-d torch scalars as Python numbers: myst-nb formats only those
+    (NumPy 2 reprs such as ``np.float64(0.1)`` break its ``{glue:text}`` formats)."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        return item()
+    return value
+
+
 def glue(name: str, value: Any, display: bool = False) -> None:
     """Record ``value`` under ``name`` for the website (myst-nb) and in :data:`GLUED`.
 
@@ -29,6 +38,7 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name={name!r} is invalid; expected a non-empty string.")
+    value = _plain(value)
     GLUED[name] = value
     try:
         from myst_nb import glue as myst_glue
