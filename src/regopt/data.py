@@ -49,6 +49,7 @@ __all__ = [
     "polynomial_regression",
     "noisy_2d",
     "feature_crosses",
+    "feature_cross_names",
 ]
 
 # (file name, IDX magic number, number of dimensions after the count)
@@ -480,5 +481,3 @@ def feature_cross_names(degree: int = 3) -> list[str]:
         for b in range(d + 1)
     ]
 
-
-__all__.append("feature_cross_names")
