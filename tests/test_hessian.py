@@ -88,6 +88,23 @@ def test_hessian_vector_product_equals_matrix_product():
         assert torch.allclose(hvp(v), H @ v, atol=1e-12)
 
 
+def test_hessian_vector_product_with_squared_error_and_repeated_calls():
+    # mse_loss has no forward-mode derivative of its backward: a regression once failed here.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 1)).double()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(25, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(25, 1, generator=g, dtype=torch.float64)
+    H = hessian(model, x, y)
+    hvp = hessian_vector_product(model, x, y)
+    basis = torch.eye(H.shape[0], dtype=torch.float64)
+    # Every column, one call each through the same function: H e_i is column i.
+    assert torch.allclose(torch.stack([hvp(e) for e in basis], 1), H, atol=1e-12)
+    at = flat_parameters(model) + 0.1
+    assert torch.allclose(hessian_vector_product(model, x, y, at=at)(basis[0]), hessian(model, x, y, at=at)[:, 0],
+                          atol=1e-12)
+
+
 def test_custom_loss_function_is_used():
     model, x, y = _linear_problem()
     half_sse = lambda out, target: 0.5 * ((out - target) ** 2).sum()  # noqa: E731

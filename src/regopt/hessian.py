@@ -20,7 +20,7 @@ model's trainable parameters as one flat vector :math:`\theta \in \mathbb R^P`
 * :func:`hessian`: the full :math:`P \times P` matrix :math:`\nabla^2 R(\theta)`
   (memory :math:`O(P^2)`: for models up to a few thousand parameters);
 * :func:`hessian_vector_product`: :math:`v \mapsto \nabla^2 R(\theta)\, v` without
-  forming the matrix (forward-over-reverse differentiation), for power
+  forming the matrix (reverse-over-reverse differentiation), for power
   iteration or Lanczos on larger models.
 
 Nothing here is specific to a penalty: the chapter and the lab write the
@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, hessian as _func_hessian, jvp
+from torch.func import functional_call, grad, hessian as _func_hessian, vjp
 
 __all__ = [
     "flat_parameters",
@@ -163,14 +163,19 @@ def hessian_vector_product(
 ) -> Callable[[Tensor], Tensor]:
     r"""A function :math:`v \mapsto \nabla^2 R(\theta)\, v`, without forming the Hessian.
 
-    Each call costs about one forward and one backward pass over ``x``
-    (forward-mode differentiation of the gradient: :math:`Hv` is the
-    directional derivative :math:`\frac{d}{dt}\nabla R(\theta + t v)` at
-    :math:`t = 0`). ``at`` as in :func:`hessian`.
+    :math:`Hv` is the directional derivative
+    :math:`\frac{d}{dt}\nabla R(\theta + t v)` at :math:`t = 0`. It is computed
+    by differentiating the gradient once more in reverse mode: the gradient's
+    graph at :math:`\theta` is built once, here, and each call is one backward
+    pass through it, returning :math:`v^\top \nabla^2 R = (\nabla^2 R\, v)^\top`
+    (the Hessian is symmetric). Reverse-over-reverse rather than
+    forward-over-reverse because some of PyTorch's losses
+    (``mse_loss`` among them) have no forward-mode derivative of their
+    backward pass. ``at`` as in :func:`hessian`.
     """
     theta = flat_parameters(model) if at is None else at.detach()
     _check_flat(model, theta, "at")
-    gradient = grad(loss_function(model, x, y, loss_fn))
+    _, pull_back = vjp(grad(loss_function(model, x, y, loss_fn)), theta)
 
     def hvp(v: Tensor) -> Tensor:
         if not isinstance(v, Tensor) or v.shape != theta.shape:
@@ -178,6 +183,6 @@ def hessian_vector_product(
             raise ValueError(f"v has shape {shape}; expected {tuple(theta.shape)} (one entry per parameter).")
         if v.dtype != theta.dtype:
             raise ValueError(f"v has dtype {v.dtype}; expected {theta.dtype}, the parameters' dtype.")
-        return jvp(gradient, (theta,), (v,))[1]
+        return pull_back(v)[0]
 
     return hvp
