@@ -29,6 +29,7 @@ identities they teach (ridge closed form, shrinkage factors) themselves.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -150,7 +151,11 @@ def hessian(
     """
     theta = flat_parameters(model) if at is None else at.detach()
     _check_flat(model, theta, "at")
-    matrix = _func_hessian(loss_function(model, x, y, loss_fn))(theta)
+    with warnings.catch_warnings():
+        # The first forward-mode call makes PyTorch script its own decompositions, which warns
+        # that torch.jit.script is deprecated: nothing a reader can act on.
+        warnings.filterwarnings("ignore", message=".*torch.jit.script.*deprecated", category=FutureWarning)
+        matrix = _func_hessian(loss_function(model, x, y, loss_fn))(theta)
     return (matrix + matrix.T) / 2
 
 

@@ -1,0 +1,182 @@
+"""Lab 2's tests catch the mistakes students make, and accept the solution.
+
+The graded tests of a lab are only as good as the wrong answers they reject. Each case
+below replaces one answer of ``solutions/02_quadratic_analysis.ipynb`` by a plausible
+mistake and runs that exercise's test cell in-process (no kernel: the cells are plain
+Python), split into its visible part and its hidden part. The case states which part
+must catch the mistake, with an assertion: a mistake that only the hidden tests catch is one a student can
+submit believing it correct, so the hidden tests must not be decoration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import nbformat
+import pytest
+import torch
+
+from regopt import labs
+
+matplotlib.use("Agg")  # in-process: no figure window; these cells draw nothing anyway
+
+SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "02_quadratic_analysis.ipynb"
+CELLS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(SOLUTION, as_version=4).cells
+         if c.cell_type == "code" and "nbgrader" in c.metadata}
+EXERCISES = ["ex1", "ex2", "ex3", "ex4", "ex5", "ex6"]
+
+
+def split_test(source: str) -> tuple[str, str]:
+    visible, _, rest = source.partition(labs.HIDDEN_BEGIN)
+    hidden, _, after = rest.partition(labs.HIDDEN_END)
+    assert hidden.strip(), "every Lab 2 test cell has hidden tests"
+    return visible, hidden + after
+
+
+@pytest.fixture(scope="module")
+def solved_namespace() -> dict:
+    """Globals after running the solution's set-up, answer and test cells in order."""
+    namespace: dict = {"__name__": "__lab02__"}
+    order = ["imports"] + [f"{ex}-{part}" for ex in EXERCISES for part in ("solution", "tests")]
+    order.insert(order.index("ex6-solution"), "ex6-network")
+    for grade_id in order:
+        exec(compile(CELLS[grade_id], grade_id, "exec"), namespace)  # noqa: S102 - our own notebook
+    return namespace
+
+
+def run_exercise(namespace: dict, exercise: str, answer: str) -> tuple[str, str] | None:
+    """Run `answer` then the exercise's tests; return (failed part, error type), or None."""
+    # Copies of the tensors: an answer that writes into its inputs must not spoil other cases.
+    scope = {name: value.clone() if isinstance(value, torch.Tensor) else value for name, value in namespace.items()}
+    exec(compile(answer, f"{exercise}-answer", "exec"), scope)  # noqa: S102
+    visible, hidden = split_test(CELLS[f"{exercise}-tests"])
+    for part, source in (("visible", visible), ("hidden", hidden)):
+        try:
+            exec(compile(source, f"{exercise}-{part}", "exec"), scope)  # noqa: S102
+        except Exception as error:  # noqa: BLE001 - any error fails a test cell for the grader too
+            return part, type(error).__name__
+    return None
+
+
+def test_every_test_cell_has_visible_and_hidden_parts():
+    for exercise in EXERCISES:
+        visible, hidden = split_test(CELLS[f"{exercise}-tests"])
+        assert "assert" in visible and "assert" in hidden, exercise
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_the_solution_passes_every_test(solved_namespace, exercise):
+    assert run_exercise(solved_namespace, exercise, CELLS[f"{exercise}-solution"]) is None
+
+
+MISTAKES = {
+    "ex1 eigenvectors as rows": ("ex1", "visible", """
+def ridge_by_eigendecomposition(H, theta_hat, lam):
+    sigma, Q = torch.linalg.eigh(H)
+    return Q.T @ (sigma / (sigma + lam) * (Q @ theta_hat))
+"""),
+    "ex1 one factor for all directions": ("ex1", "visible", """
+def ridge_by_eigendecomposition(H, theta_hat, lam):
+    sigma = torch.linalg.eigvalsh(H).mean()
+    return sigma / (sigma + lam) * theta_hat
+"""),
+    "ex1 changes theta_hat in place": ("ex1", "hidden", """
+def ridge_by_eigendecomposition(H, theta_hat, lam):
+    sigma, Q = torch.linalg.eigh(H)
+    coefficients = Q.T @ theta_hat
+    theta_hat[:] = Q @ (sigma / (sigma + lam) * coefficients)
+    return theta_hat
+"""),
+    "ex2 the removed fraction instead of the kept one": ("ex2", "visible", """
+def shrinkage_factors(H, lam):
+    sigma = torch.linalg.eigvalsh(H)
+    return lam / (sigma + lam)
+n_mostly_removed = int((shrinkage_factors(H, 0.1) > 0.5).sum())
+"""),
+    "ex2 counts the directions kept": ("ex2", "hidden", """
+def shrinkage_factors(H, lam):
+    sigma = torch.linalg.eigvalsh(H)
+    return sigma / (sigma + lam)
+n_mostly_removed = int((shrinkage_factors(H, 0.1) > 0.5).sum())
+"""),
+    "ex3 hard thresholding": ("ex3", "visible", """
+def lasso_diagonal(h, theta_hat, lam):
+    return theta_hat * (theta_hat.abs() > lam / h)
+"""),
+    "ex3 threshold lam times h": ("ex3", "visible", """
+def lasso_diagonal(h, theta_hat, lam):
+    return torch.sign(theta_hat) * torch.clamp(theta_hat.abs() - lam * h, min=0.0)
+"""),
+    "ex4 the exponential approximation as the filter": ("ex4", "visible", """
+def gradient_descent_from_zero(H, theta_hat, lr, steps):
+    theta = torch.zeros_like(theta_hat)
+    for _ in range(steps):
+        theta = theta - lr * H @ (theta - theta_hat)
+    return theta
+def early_stopping_filter(sigma, lr, steps):
+    return 1 - torch.exp(-lr * steps * sigma)
+"""),
+    "ex4 one step too many": ("ex4", "visible", """
+def gradient_descent_from_zero(H, theta_hat, lr, steps):
+    theta = torch.zeros_like(theta_hat)
+    for _ in range(steps + 1):
+        theta = theta - lr * H @ (theta - theta_hat)
+    return theta
+def early_stopping_filter(sigma, lr, steps):
+    return 1 - (1 - lr * sigma) ** (steps + 1)
+"""),
+    "ex5 gap relative to the early-stopping filter": ("ex5", "hidden", """
+def equivalent_l2_strength(lr, steps):
+    return 1.0 / (steps * lr)
+alpha = equivalent_l2_strength(0.01, 1000)
+gaps = []
+for sigma_value in (alpha / 10, alpha):
+    early = float(early_stopping_filter(torch.tensor([sigma_value]), 0.01, 1000))
+    gaps.append((early - sigma_value / (sigma_value + alpha)) / early)
+gap_below, gap_at = gaps
+"""),
+    "ex5 alpha as lr over steps": ("ex5", "visible", """
+def equivalent_l2_strength(lr, steps):
+    return lr / steps
+gap_below, gap_at = 0.04, 0.3
+"""),
+    "ex6 Rayleigh quotient of an unnormalized vector": ("ex6", "visible", """
+def power_iteration(matvec, dim, iterations, seed=0):
+    v = torch.randn(dim, generator=torch.Generator().manual_seed(seed))
+    for _ in range(iterations):
+        v = matvec(v)
+    return float(v @ matvec(v)), v
+top_by_power, top_vector = power_iteration(hvp, n_parameters, iterations=100)
+top_by_eigvalsh = float(torch.linalg.eigvalsh(hessian(network, inputs, targets))[-1])
+"""),
+    "ex6 two products per iteration": ("ex6", "hidden", """
+def power_iteration(matvec, dim, iterations, seed=0):
+    v = torch.randn(dim, generator=torch.Generator().manual_seed(seed))
+    v = v / v.norm()
+    for _ in range(iterations):
+        v = matvec(v) / matvec(v).norm()
+    return float(v @ matvec(v)), v
+top_by_power, top_vector = power_iteration(hvp, n_parameters, iterations=100)
+top_by_eigvalsh = float(torch.linalg.eigvalsh(hessian(network, inputs, targets))[-1])
+"""),
+    "ex6 eigenvalue as a tensor": ("ex6", "hidden", """
+def power_iteration(matvec, dim, iterations, seed=0):
+    v = torch.randn(dim, generator=torch.Generator().manual_seed(seed))
+    v = v / v.norm()
+    for _ in range(iterations):
+        w = matvec(v)
+        value = v @ w
+        v = w / w.norm()
+    return value, v
+top_by_power, top_vector = power_iteration(hvp, n_parameters, iterations=100)
+top_by_eigvalsh = float(torch.linalg.eigvalsh(hessian(network, inputs, targets))[-1])
+"""),
+}
+
+
+@pytest.mark.parametrize("name", MISTAKES)
+def test_a_plausible_mistake_is_caught_where_expected(solved_namespace, name):
+    exercise, part, answer = MISTAKES[name]
+    # An AssertionError: the tests reject the answer with their message, not by crashing on it.
+    assert run_exercise(solved_namespace, exercise, answer) == (part, "AssertionError")
