@@ -109,3 +109,20 @@ def pytest_runtest_logfinish(nodeid: str, location) -> None:
 def executed_notebooks() -> dict[Path, dict]:
     """Notebook path -> nbval state, for the notebooks this session executed."""
     return _executed
+
+
+@pytest.fixture(autouse=True)
+def _torch_global_state_is_restored():
+    """Fail a test that leaves torch's default dtype changed: the tests after it would run on float64.
+
+    (A lab sets float64 globally; run in-process, it once hid a float32 overflow that another
+    test relies on.)
+    """
+    import torch
+
+    before = torch.get_default_dtype()
+    yield
+    after = torch.get_default_dtype()
+    if after != before:
+        torch.set_default_dtype(before)
+        pytest.fail(f"this test changed torch's default dtype from {before} to {after}; restore it when done")

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 import nbformat
 import pytest
 import torch
 
 from regopt import labs
-
-matplotlib.use("Agg")  # in-process: no figure window; these cells draw nothing anyway
 
 SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "02_quadratic_analysis.ipynb"
 CELLS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(SOLUTION, as_version=4).cells
@@ -34,14 +31,27 @@ def split_test(source: str) -> tuple[str, str]:
     return visible, hidden + after
 
 
+@pytest.fixture(autouse=True)
+def lab_default_dtype():
+    """The lab sets float64 as torch's default dtype; other test modules must not inherit it."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
 @pytest.fixture(scope="module")
 def solved_namespace() -> dict:
     """Globals after running the solution's set-up, answer and test cells in order."""
     namespace: dict = {"__name__": "__lab02__"}
     order = ["imports"] + [f"{ex}-{part}" for ex in EXERCISES for part in ("solution", "tests")]
     order.insert(order.index("ex6-solution"), "ex6-network")
-    for grade_id in order:
-        exec(compile(CELLS[grade_id], grade_id, "exec"), namespace)  # noqa: S102 - our own notebook
+    previous = torch.get_default_dtype()
+    try:
+        for grade_id in order:
+            exec(compile(CELLS[grade_id], grade_id, "exec"), namespace)  # noqa: S102 - our own notebook
+    finally:
+        torch.set_default_dtype(previous)
     return namespace
 
 
