@@ -10,7 +10,7 @@ of the ratio regopt / plain. Target: at most 1.05.
 
     .venv/bin/python benchmarks/bench_train.py [--rounds 3] [--epochs 50] [--n-test 10000]
 
-Results are appended to ``benchmarks/results.md``.
+Each run adds a row to this benchmark's table in ``benchmarks/results.md``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import os
 import platform
 import statistics
 import time
@@ -29,6 +30,9 @@ from torch import nn
 import regopt
 from regopt.models import ConvNet
 from regopt.train import fit
+
+SECTION = "## bench_train.py: regopt.fit vs a plain loop"
+TABLE_HEADER = "| date | machine | epochs | rounds | plain s | regopt s | ratio regopt/plain |"
 
 
 def plain_loop(model, data, optimizer, epochs, batch_size, seed):
@@ -99,18 +103,29 @@ def main() -> None:
               f"ratio {ratios[-1]:.3f}, identical final test error: {same}")
 
     median = statistics.median(ratios)
-    line = (f"| {datetime.date.today()} | {platform.node()} | {data.source} n_train=1000 n_test={data.n_test} "
-            f"| {args.epochs} | {args.rounds} | {statistics.median(plain_times):.1f} "
-            f"| {statistics.median(regopt_times):.1f} | {median:.3f} |")
     print(f"median ratio regopt/plain = {median:.3f} (target <= 1.05)")
-    results = Path(__file__).with_name("results.md")
-    if not results.exists():
-        results.write_text("# Benchmark results\n\n## bench_train.py: regopt.fit vs a plain loop\n\n"
-                           "| date | machine | data | epochs | rounds | plain s (median) | regopt s (median) "
-                           "| ratio (median) |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
-    with results.open("a") as fh:
-        fh.write(line + "\n")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    record_row(Path(__file__).with_name("results.md"),
+               f"| {datetime.date.today()} | {platform.node()}, {data.source}, load {load:.1f} | {args.epochs} "
+               f"| {args.rounds} | {_per_round(plain_times, 2)} | {_per_round(regopt_times, 2)} "
+               f"| {_per_round(ratios, 3)}, median {median:.3f} |")
 
+
+def _per_round(values: list[float], digits: int) -> str:
+    return " / ".join(f"{value:.{digits}f}" for value in values)
+
+
+def record_row(results: Path, row: str) -> None:
+    """Add `row` as the last row of this benchmark's table in results.md (the file has a section per benchmark)."""
+    lines = results.read_text().splitlines() if results.exists() else ["# Benchmark results", ""]
+    if SECTION not in lines:
+        lines += ["", SECTION, "", TABLE_HEADER, "| --- | --- | --- | --- | --- | --- | --- |"]
+    end = lines.index(SECTION) + 1
+    while end < len(lines) and not lines[end].startswith("## "):
+        end += 1
+    last_row = max(i for i in range(lines.index(SECTION), end) if lines[i].startswith("|"))
+    lines.insert(last_row + 1, row)
+    results.write_text("\n".join(lines) + "\n")
 
 if __name__ == "__main__":
     main()
