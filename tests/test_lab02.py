@@ -4,8 +4,8 @@ The graded tests of a lab are only as good as the wrong answers they reject. Eac
 below replaces one answer of ``solutions/02_quadratic_analysis.ipynb`` by a plausible
 mistake and runs that exercise's test cell in-process (no kernel: the cells are plain
 Python), split into its visible part and its hidden part. The case states which part
-must catch the mistake, with an assertion: a mistake that only the hidden tests catch is one a student can
-submit believing it correct, so the hidden tests must not be decoration.
+must catch the mistake, with an assertion: a mistake that only the hidden tests catch is one
+a student can submit believing it correct, so the hidden tests must not be decoration.
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ def split_test(source: str) -> tuple[str, str]:
     return visible, hidden + after
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def lab_default_dtype():
-    """The lab sets float64 as torch's default dtype; other test modules must not inherit it."""
+    """The lab sets float64 as torch's default dtype, for this module only: other modules must not inherit it.
+
+    Autouse and module-scoped, so it is set up before `solved_namespace` and torn down after it.
+    """
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     yield
@@ -46,12 +49,8 @@ def solved_namespace() -> dict:
     namespace: dict = {"__name__": "__lab02__"}
     order = ["imports"] + [f"{ex}-{part}" for ex in EXERCISES for part in ("solution", "tests")]
     order.insert(order.index("ex6-solution"), "ex6-network")
-    previous = torch.get_default_dtype()
-    try:
-        for grade_id in order:
-            exec(compile(CELLS[grade_id], grade_id, "exec"), namespace)  # noqa: S102 - our own notebook
-    finally:
-        torch.set_default_dtype(previous)
+    for grade_id in order:
+        exec(compile(CELLS[grade_id], grade_id, "exec"), namespace)  # noqa: S102 - our own notebook
     return namespace
 
 
@@ -79,6 +78,12 @@ def test_every_test_cell_has_visible_and_hidden_parts():
 def test_the_solution_passes_every_test(solved_namespace, exercise):
     assert run_exercise(solved_namespace, exercise, CELLS[f"{exercise}-solution"]) is None
 
+
+# Exercise 6 asks for two results besides the function; every ex6 mistake computes them the same way.
+EX6_RUN = """
+top_by_power, top_vector = power_iteration(hvp, n_parameters, iterations=100)
+top_by_eigvalsh = float(torch.linalg.eigvalsh(hessian(network, inputs, targets))[-1])
+"""
 
 MISTAKES = {
     "ex1 eigenvectors as rows": ("ex1", "visible", """
@@ -157,9 +162,7 @@ def power_iteration(matvec, dim, iterations, seed=0):
     for _ in range(iterations):
         v = matvec(v)
     return float(v @ matvec(v)), v
-top_by_power, top_vector = power_iteration(hvp, n_parameters, iterations=100)
-top_by_eigvalsh = float(torch.linalg.eigvalsh(hessian(network, inputs, targets))[-1])
-"""),
+""" + EX6_RUN),
     "ex6 two products per iteration": ("ex6", "hidden", """
 def power_iteration(matvec, dim, iterations, seed=0):
     v = torch.randn(dim, generator=torch.Generator().manual_seed(seed))
@@ -167,9 +170,7 @@ def power_iteration(matvec, dim, iterations, seed=0):
     for _ in range(iterations):
         v = matvec(v) / matvec(v).norm()
     return float(v @ matvec(v)), v
-top_by_power, top_vector = power_iteration(hvp, n_parameters, iterations=100)
-top_by_eigvalsh = float(torch.linalg.eigvalsh(hessian(network, inputs, targets))[-1])
-"""),
+""" + EX6_RUN),
     "ex6 eigenvalue as a tensor": ("ex6", "hidden", """
 def power_iteration(matvec, dim, iterations, seed=0):
     v = torch.randn(dim, generator=torch.Generator().manual_seed(seed))
@@ -179,9 +180,7 @@ def power_iteration(matvec, dim, iterations, seed=0):
         value = v @ w
         v = w / w.norm()
     return value, v
-top_by_power, top_vector = power_iteration(hvp, n_parameters, iterations=100)
-top_by_eigvalsh = float(torch.linalg.eigvalsh(hessian(network, inputs, targets))[-1])
-"""),
+""" + EX6_RUN),
 }
 
 
