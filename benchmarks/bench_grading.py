@@ -29,7 +29,7 @@ from pathlib import Path
 
 import nbformat
 
-from regopt import labs
+from regopt.instructor import labs
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "01_penalties.ipynb"
@@ -70,7 +70,7 @@ def main() -> int:
     submissions.mkdir(parents=True, exist_ok=True)
     make_batch(submissions, args.n)
     regopt = Path(sys.executable).parent / "regopt"
-    command = [str(regopt) if regopt.exists() else sys.executable, *([] if regopt.exists() else ["-m", "regopt.cli"]),
+    command = [str(regopt) if regopt.exists() else sys.executable, *([] if regopt.exists() else ["-m", "regopt.instructor.cli"]),
                "grade", str(SOLUTION), str(submissions), "--out", str(work / "grades.csv"),
                "--jobs", str(args.jobs), "--quiet"]
     started = time.monotonic()

@@ -4,7 +4,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from regopt import course
+from regopt.instructor import course
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,7 @@ def test_lab_setup_cell_is_visible_and_locked(tmp_path):
 def test_every_course_notebook_is_in_sync():
     stale = [str(p.relative_to(ROOT)) for p in course.notebooks_to_sync(ROOT)
              if course.sync_notebook(p, write=False)]
-    assert not stale, f"run `python -m regopt.course sync`: stale set-up cell in {stale}"
+    assert not stale, f"run `python -m regopt.instructor.course sync`: stale set-up cell in {stale}"
 
 
 def test_missing_config_is_a_clear_error(tmp_path):

@@ -21,8 +21,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from regopt import grading, labs
-from regopt.cli import main
+from regopt.instructor import grading, labs
+from regopt.instructor.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBMISSIONS = ROOT / "tests" / "submissions"
@@ -35,7 +35,7 @@ LIMITS = ["--jobs", "2", "--cell-timeout", "40", "--timeout", "400"]
 
 def regopt_command() -> list[str]:
     script = Path(sys.executable).parent / "regopt"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "regopt.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "regopt.instructor.cli"]
 
 
 def run_regopt(*args: str) -> subprocess.CompletedProcess:

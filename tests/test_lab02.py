@@ -16,7 +16,7 @@ import nbformat
 import pytest
 import torch
 
-from regopt import labs
+from regopt.instructor import labs
 
 SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "02_quadratic_analysis.ipynb"
 CELLS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(SOLUTION, as_version=4).cells

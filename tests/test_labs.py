@@ -10,8 +10,8 @@ import nbformat
 import pytest
 import yaml
 
-from regopt import course, labs
-from regopt.cli import main
+from regopt.instructor import course, labs
+from regopt.instructor.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = labs.solution_paths(ROOT)

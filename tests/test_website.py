@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from regopt.course import course_info
+from regopt.instructor.course import course_info
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "test-site"

@@ -22,6 +22,12 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+#: The environment variables the course reads, named once here (tools that set them import these).
+FAST_ENV = "REGOPT_FAST"
+STATIC_ENV = "REGOPT_STATIC"
+DATA_ENV = "REGOPT_DATA"
+CACHE_ENV = "REGOPT_CACHE"
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -40,12 +46,12 @@ def _flag(name: str) -> bool:
 
 def fast() -> bool:
     """True when ``REGOPT_FAST`` asks for the shrunken test-mode sizes."""
-    return _flag("REGOPT_FAST")
+    return _flag(FAST_ENV)
 
 
 def static() -> bool:
     """True when rendering for a non-interactive target (the website build)."""
-    return _flag("REGOPT_STATIC")
+    return _flag(STATIC_ENV)
 
 
 def pick(full: T, fast_value: T) -> T:
@@ -59,13 +65,13 @@ def pick(full: T, fast_value: T) -> T:
 
 def data_dir() -> Path | None:
     """The folder named by ``REGOPT_DATA``, or None when it is unset."""
-    raw = os.environ.get("REGOPT_DATA", "").strip()
+    raw = os.environ.get(DATA_ENV, "").strip()
     return Path(raw).expanduser() if raw else None
 
 
 def cache_dir() -> Path:
     """Where downloaded datasets are kept."""
-    raw = os.environ.get("REGOPT_CACHE", "").strip()
+    raw = os.environ.get(CACHE_ENV, "").strip()
     if raw:
         return Path(raw).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()

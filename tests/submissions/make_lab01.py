@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from regopt import labs
+from regopt.instructor import labs
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent / "lab01"

@@ -6,9 +6,9 @@ launch buttons (Jupyter Book reads them itself), the labs' "Open in Colab"
 badges, and the set-up cell every notebook needs in Colab, where ``regopt`` is
 not installed.
 
-``python -m regopt.course sync [NOTEBOOK ...]`` inserts or refreshes that cell
+``python -m regopt.instructor.course sync [NOTEBOOK ...]`` inserts or refreshes that cell
 (right after the first markdown cell) in every chapter and solution notebook;
-``python -m regopt.course check`` fails if one is missing or stale. The labs
+``python -m regopt.instructor.course check`` fails if one is missing or stale. The labs
 get theirs from their solution when generated (``regopt labs``).
 """
 
@@ -190,7 +190,7 @@ def notebooks_to_sync(root: str | Path | None = None) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m regopt.course",
+        prog="python -m regopt.instructor.course",
         description="Keep the Colab set-up cell of the course notebooks in step with _config.yml.",
     )
     parser.add_argument("action", choices=["sync", "check"],
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in stale:
         print(f"{verb}: {path}")
     if args.action == "check" and stale:
-        print("Run `python -m regopt.course sync` to fix.", file=sys.stderr)
+        print("Run `python -m regopt.instructor.course sync` to fix.", file=sys.stderr)
         return 1
     return 0
 

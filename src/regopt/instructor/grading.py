@@ -1,6 +1,6 @@
 r"""Autograding of lab submissions against the solution notebook.
 
-``regopt grade SOLUTION SUBMISSIONS_DIR --out grades.csv`` (see :mod:`regopt.cli`)
+``regopt grade SOLUTION SUBMISSIONS_DIR --out grades.csv`` (see :mod:`regopt.instructor.cli`)
 calls :func:`grade_folder`. Every regular file directly inside the folder (names
 starting with ``.`` are skipped) is one submission; the student is the file's
 stem. Nothing from the submission is trusted except the student's answers.
@@ -88,6 +88,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from .. import config
 from . import labs
 
 __all__ = [
@@ -724,10 +725,10 @@ def list_submissions(folder: str | Path) -> list[Path]:
 def _kernel_env(full: bool, jobs: int) -> dict[str, str]:
     env = dict(os.environ)
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    env.update({"REGOPT_FAST": "0" if full else "1", "REGOPT_STATIC": "1", "MPLBACKEND": "agg",
+    env.update({config.FAST_ENV: "0" if full else "1", config.STATIC_ENV: "1", "MPLBACKEND": "agg",
                 "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"})
     # The worker must import this very package, even when it is not installed.
-    package_root = str(Path(__file__).resolve().parents[1])
+    package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     return env
 

@@ -6,7 +6,7 @@
     Exit 1 (and say which) if a lab is missing or differs from what its solution
     generates; nothing is written.
 ``regopt grade SOLUTION SUBMISSIONS_DIR --out grades.csv``
-    Grade every file of ``SUBMISSIONS_DIR`` (see :mod:`regopt.grading`): one CSV
+    Grade every file of ``SUBMISSIONS_DIR`` (see :mod:`regopt.instructor.grading`): one CSV
     row per file and one HTML feedback file per student.
 
 Exit status: 0 when the command did its job (for ``grade``: it graded every

@@ -1,4 +1,4 @@
-"""Runs one graded notebook in a fresh kernel; used by :mod:`regopt.grading` only.
+"""Runs one graded notebook in a fresh kernel; used by :mod:`regopt.instructor.grading` only.
 
 ``python _grading_worker.py NOTEBOOK RESULT.json --cell-timeout S --timeout S --max-output-bytes N``
 

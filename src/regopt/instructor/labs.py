@@ -18,12 +18,12 @@ library and without an nbgrader course directory, the preprocessors that
 6. ``ComputeChecksums`` (nbgrader's record of the cells as distributed).
 
 Before that, the Colab set-up cell is refreshed by
-:func:`regopt.course.sync_notebook`; after, an "Open in Colab" badge pointing at
-the lab itself (:func:`regopt.course.colab_badge_markdown`) goes right after the
+:func:`regopt.instructor.course.sync_notebook`; after, an "Open in Colab" badge pointing at
+the lab itself (:func:`regopt.instructor.course.colab_badge_markdown`) goes right after the
 title. The repository URL and git ref come from ``_config.yml`` only.
 
 The student lab keeps the nbgrader metadata (grade ids, points), which helps
-grading match cells, but :mod:`regopt.grading` never depends on it.
+grading match cells, but :mod:`regopt.instructor.grading` never depends on it.
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def generate_lab(solution: str | Path, info: course.CourseInfo | None = None) ->
     """The student version of a solution notebook, in memory, header included.
 
     The header is the solution's title and learning goals, plus the "Open in Colab"
-    badge of ``labs/<name>`` and the Colab set-up cell as :mod:`regopt.course` defines
+    badge of ``labs/<name>`` and the Colab set-up cell as :mod:`regopt.instructor.course` defines
     them today (from ``_config.yml``).
     """
     from nbgrader.preprocessors import (
@@ -220,7 +220,7 @@ def generate_lab(solution: str | Path, info: course.CourseInfo | None = None) ->
     solution = Path(solution)
     nb = read_solution(solution)
     info = info or course.course_info(solution.parent)
-    # The set-up cell is defined by regopt.course alone: refresh it on a scratch copy (the
+    # The set-up cell is defined by regopt.instructor.course alone: refresh it on a scratch copy (the
     # solution file itself is left as it is), before the cells are locked and checksummed.
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp) / solution.name
