@@ -17,12 +17,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime
-import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -30,6 +26,8 @@ from torch import nn
 import regopt
 from regopt.models import ConvNet
 from regopt.train import fit
+
+from _results import machine, record_row, today
 
 SECTION = "## bench_train.py: regopt.fit vs a plain loop"
 TABLE_HEADER = "| date | machine | epochs | rounds | plain s | regopt s | ratio regopt/plain |"
@@ -104,9 +102,8 @@ def main() -> None:
 
     median = statistics.median(ratios)
     print(f"median ratio regopt/plain = {median:.3f} (target <= 1.05)")
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    record_row(Path(__file__).with_name("results.md"),
-               f"| {datetime.date.today()} | {platform.node()}, {data.source}, load {load:.1f} | {args.epochs} "
+    record_row(SECTION, TABLE_HEADER,
+               f"| {today()} | {machine()} | {args.epochs} "
                f"| {args.rounds} | {_per_round(plain_times, 2)} | {_per_round(regopt_times, 2)} "
                f"| {_per_round(ratios, 3)}, median {median:.3f} |")
 
@@ -115,17 +112,6 @@ def _per_round(values: list[float], digits: int) -> str:
     return " / ".join(f"{value:.{digits}f}" for value in values)
 
 
-def record_row(results: Path, row: str) -> None:
-    """Add `row` as the last row of this benchmark's table in results.md (the file has a section per benchmark)."""
-    lines = results.read_text().splitlines() if results.exists() else ["# Benchmark results", ""]
-    if SECTION not in lines:
-        lines += ["", SECTION, "", TABLE_HEADER, "| --- | --- | --- | --- | --- | --- | --- |"]
-    end = lines.index(SECTION) + 1
-    while end < len(lines) and not lines[end].startswith("## "):
-        end += 1
-    last_row = max(i for i in range(lines.index(SECTION), end) if lines[i].startswith("|"))
-    lines.insert(last_row + 1, row)
-    results.write_text("\n".join(lines) + "\n")
 
 if __name__ == "__main__":
     main()

@@ -132,7 +132,8 @@ def plot_vs_lambda(
     """Curves of a quantity against λ, with a symmetric-log axis so λ = 0 shows.
 
     A value of ``series`` may be 2-D (seeds × λ): the mean is drawn with a band
-    of ± one standard deviation.
+    of ± one sample standard deviation over seeds (``ddof=1``, the convention of
+    :meth:`regopt.experiments.SweepResult.std`).
     """
     lambdas = np.asarray(lambdas, dtype=float)
     ax = _axes(ax)
@@ -149,7 +150,7 @@ def plot_vs_lambda(
         ax.plot(lambdas, mean, marker=markers[i % len(markers)], color=color,
                 linestyle=_LINESTYLES[i % len(_LINESTYLES)], label=label)
         if values.ndim == 2 and values.shape[0] > 1:
-            std = values.std(axis=0)
+            std = values.std(axis=0, ddof=1)
             ax.fill_between(lambdas, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
     if logx:
         positive = lambdas[lambdas > 0]

@@ -30,7 +30,7 @@ from torch import nn
 from . import config
 from .data import Dataset
 
-__all__ = ["History", "fit", "evaluate", "set_seed"]
+__all__ = ["History", "fit", "evaluate", "set_seed", "unpack_data"]
 
 Tensor = torch.Tensor
 
@@ -80,7 +80,8 @@ class History:
         )
 
 
-def _unpack(data: Dataset | tuple) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+def unpack_data(data: Dataset | tuple) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    """``(x_train, y_train, x_test, y_test)`` of a Dataset or a 2- or 4-tuple of tensors (test parts may be None)."""
     if isinstance(data, Dataset):
         return data.x_train, data.y_train, data.x_test, data.y_test
     if isinstance(data, (tuple, list)) and len(data) in (2, 4):
@@ -196,7 +197,7 @@ def fit(
             f"optimizer is a {type(optimizer).__name__}; expected a torch.optim.Optimizer "
             "such as torch.optim.SGD(model.parameters(), lr=0.1)."
         )
-    x_train, y_train, x_test, y_test = _unpack(data)
+    x_train, y_train, x_test, y_test = unpack_data(data)
     classification = _is_classification(y_train)
     loss_fn = loss_fn or (nn.functional.cross_entropy if classification else nn.functional.mse_loss)
     if progress is None:
