@@ -63,6 +63,20 @@ def test_hessian_of_least_squares_is_two_xtx_over_n():
     assert torch.allclose(H_elsewhere, H, atol=1e-12)
 
 
+def test_hessian_at_another_point_is_the_hessian_there():
+    # A non-quadratic loss, so the Hessian depends on the point: `at` must be used, and the
+    # model's own parameters left alone.
+    model, x, y = _tiny_mlp()
+    here = flat_parameters(model)
+    there = here + 0.5 * torch.randn(here.shape, generator=torch.Generator().manual_seed(3), dtype=here.dtype)
+    H_there = hessian(model, x, y, at=there)
+    assert torch.equal(flat_parameters(model), here)
+    assert not torch.allclose(H_there, hessian(model, x, y), atol=1e-3)
+    moved, _, _ = _tiny_mlp()
+    assign_flat_parameters_(moved, there)
+    assert torch.allclose(H_there, hessian(moved, x, y), atol=1e-12)
+
+
 def test_hessian_is_symmetric_and_matches_finite_differences_of_gradient():
     model, x, y = _tiny_mlp()
     theta = flat_parameters(model)
