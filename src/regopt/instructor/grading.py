@@ -89,7 +89,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from .. import config
-from . import labs
+from . import codecheck, labs
 
 __all__ = [
     "STATUSES",
@@ -111,6 +111,11 @@ STATUSES: dict[str, str] = {
     "invalid-json": "the file is not valid JSON (a truncated or hand-edited download?); nothing was graded",
     "not-a-notebook": "the file is JSON but not a Jupyter notebook; nothing was graded",
     "wrong-notebook": "none of this lab's cells were found in the notebook (another lab?); nothing was graded",
+    "needs-review": "graded, but the code does something a human should look at (dynamic access such as "
+                    "getattr or eval, builtins, IPython hooks, sys.modules, /proc, signals, monkeypatching "
+                    "torch, numpy or regopt, re-binding a helper of the lab); the reason says what and where",
+    "forbidden-name": "an answer uses what its exercise forbids (the library's own implementation of what "
+                      "the exercise asks you to write); that exercise's tests scored 0",
     "kernel-died": "the Python kernel died (os._exit, a crash, memory); tests after that point scored 0",
     "timeout": "the notebook ran past the per-notebook time limit; tests not reached scored 0",
     "cell-timeout": "a cell ran past the per-cell time limit (an infinite loop?) and was interrupted",
@@ -149,6 +154,8 @@ class SolutionCell:
     source: str
     lab_source: str
     points: float = 0.0
+    #: Dotted names the answers graded by this test cell must not use (``regopt.forbidden`` metadata).
+    forbidden: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -195,9 +202,11 @@ def load_solution(path: str | Path) -> SolutionLab:
     for index, (cell, lab_cell) in enumerate(zip(nb.cells, student.cells)):
         meta = cell.metadata.get("nbgrader", {}) or {}
         role = "answer" if meta.get("solution") else "test" if meta.get("grade") else "context"
+        forbidden = (cell.metadata.get("regopt") or {}).get("forbidden", []) if role == "test" else []
         cells.append(SolutionCell(index=index, cell_type=cell.cell_type, role=role,
                                   grade_id=meta.get("grade_id"), source=cell.source,
-                                  lab_source=lab_cell.source, points=float(meta.get("points", 0) or 0)))
+                                  lab_source=lab_cell.source, points=float(meta.get("points", 0) or 0),
+                                  forbidden=list(forbidden)))
         if role == "test":
             for part_hidden, part in _split_hidden(cell.source):
                 if part_hidden:
@@ -287,12 +296,16 @@ class GradedCell:
     source: str
     grade_id: str | None = None
     hidden: bool = False
+    #: For a cell the student added (or a stub put back): the solution cell it follows (-1: the top).
+    slot: int = -1
 
 
 @dataclass
 class Alignment:
     cells: list[GradedCell]
     problems: dict[str, list[str]] = field(default_factory=dict)
+    #: Test grade id -> why its answers use a forbidden name (the test scores 0).
+    forbidden: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, status: str, message: str) -> None:
         self.problems.setdefault(status, []).append(message)
@@ -490,7 +503,7 @@ def build_graded_notebook(lab: SolutionLab, submission: Submission) -> Alignment
     for position in extras:
         preceding = [i for i, p in position_of.items() if p < position]
         slot = max(preceding, key=lambda i: position_of[i]) if preceding else -1
-        attached.setdefault(slot, []).append(GradedCell("extra", cells[position].source))
+        attached.setdefault(slot, []).append(GradedCell("extra", cells[position].source, slot=slot))
     defined_by_student = set().union(*(_defined_names(cells[p].source) for p in extras))
     for sol in lab.cells:
         if sol.role == "answer" and answer_choice.get(sol.index) is None:
@@ -499,7 +512,8 @@ def build_graded_notebook(lab: SolutionLab, submission: Submission) -> Alignment
                 continue  # written in a cell of the student's own, which runs as they placed it
             alignment.add("missing-answer", f"no cell answering {sol.key} was found; its stub was used")
             previous = max((i for i in position_of if i < sol.index), default=-1)
-            attached.setdefault(previous, []).insert(0, GradedCell("stub", sol.lab_source, sol.grade_id))
+            attached.setdefault(previous, []).insert(0, GradedCell("stub", sol.lab_source, sol.grade_id,
+                                                                   slot=previous))
 
     if not has_metadata and "metadata-stripped" not in alignment.problems:
         alignment.add("metadata-stripped", "the notebook carries no nbgrader metadata; cells matched by content")
@@ -519,6 +533,41 @@ def build_graded_notebook(lab: SolutionLab, submission: Submission) -> Alignment
                 out.append(GradedCell("context", sol.source, sol.grade_id))
         out.extend(attached.get(sol.index, []))
     return alignment
+
+
+def _graded_by(lab: SolutionLab) -> dict[str, tuple[set[str], int, int]]:
+    """Test grade id -> (answer grade ids it grades, first and last solution index of its stretch).
+
+    The answers graded by a test cell are the answer cells after the previous test cell
+    and before it; the stretch also holds the cells a student added there.
+    """
+    stretches, previous = {}, -1
+    for test in lab.tests:
+        answers = {c.grade_id for c in lab.cells if c.role == "answer" and previous < c.index < test.index}
+        stretches[test.key] = (answers, previous, test.index)
+        previous = test.index
+    return stretches
+
+
+def check_code(lab: SolutionLab, alignment: Alignment) -> None:
+    """Read the cells to run with :mod:`ast`: forbidden names (the test scores 0) and marks for review."""
+    answer_names = set().union(*(codecheck.bound_names(c.source) for c in lab.cells if c.role == "answer"))
+    reports = codecheck.analyze([(c.role, c.source) for c in alignment.cells], answer_names=answer_names)
+    for cell, report in zip(alignment.cells, reports):
+        for note in dict.fromkeys(report.review):
+            alignment.add("needs-review", f"{_where(cell)}, {note}")
+    for test in lab.tests:
+        if not test.forbidden:
+            continue
+        answers, first, last = _graded_by(lab)[test.key]
+        for cell, report in zip(alignment.cells, reports):
+            mine = (cell.role == "answer" and cell.grade_id in answers) or \
+                   (cell.role == "extra" and first <= cell.slot < last)
+            for use in codecheck.forbidden_uses(report, test.forbidden) if mine else []:
+                why = (f"{_where(cell)} uses {use.name} (line {use.line}); this exercise asks you to write it "
+                       f"yourself, without {', '.join(test.forbidden)}")
+                alignment.forbidden.setdefault(test.key, []).append(why)
+                alignment.add("forbidden-name", f"{test.key}: {why}")
 
 
 def _graded_notebook(alignment: Alignment) -> NotebookNode:
@@ -655,6 +704,9 @@ def _outcomes(lab: SolutionLab, alignment: Alignment | None, state: dict | None)
                                          "the notebook stopped before this cell") + ")")
         if seen and outcome.visible == "passed" and outcome.hidden in ("passed", "none"):
             outcome.points = outcome.max_points
+        for why in alignment.forbidden.get(key, []):
+            outcome.points = 0.0
+            outcome.errors.insert(0, f"forbidden: {why}; these tests score 0.")
     return list(outcomes.values())
 
 
@@ -743,6 +795,7 @@ def grade_submission(lab: SolutionLab, path: Path, *, cell_timeout: float, timeo
     alignment = build_graded_notebook(lab, submission)
     if "wrong-notebook" in alignment.problems:
         return _finish(lab, submission, alignment, None)
+    check_code(lab, alignment)
     workdir = Path(tempfile.mkdtemp(prefix="grade-", dir=scratch))
     notebook = workdir / "graded.ipynb"
     nbformat.write(_graded_notebook(alignment), notebook)

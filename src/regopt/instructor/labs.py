@@ -132,6 +132,17 @@ def check_solution(nb: NotebookNode, path: str | Path = "<solution>") -> None:
         is_grade, is_solution = bool(meta.get("grade")), bool(meta.get("solution"))
         solution_regions = _check_markers(path, cell, index, SOLUTION_BEGIN, SOLUTION_END)
         hidden_regions = _check_markers(path, cell, index, HIDDEN_BEGIN, HIDDEN_END)
+        extra = cell.get("metadata", {}).get("regopt") or {}
+        if "forbidden" in extra:
+            if not is_grade:
+                raise LabError(f"{path}: {_describe(cell, index)} carries regopt.forbidden but is not a test "
+                               "cell (grade: true); put it on the test cell that grades the answers.")
+            from .codecheck import check_forbidden_list
+
+            try:
+                check_forbidden_list(extra["forbidden"])
+            except ValueError as error:
+                raise LabError(f"{path}: {_describe(cell, index)}: {error}") from None
         if is_grade and is_solution:
             raise LabError(
                 f"{path}: {_describe(cell, index)} is both an answer cell (solution: true) and a test cell "
