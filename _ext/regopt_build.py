@@ -1,13 +1,148 @@
-"""Sphinx extension loaded by _config.yml: marks the build as non-interactive.
+"""Sphinx extension loaded by _config.yml: how the course website is built.
 
-Notebook kernels inherit the environment of the build, so setting these here
-makes every `jupyter-book build` (through the Makefile or not) render widgets
-as static figures and hide progress bars.
+- Marks the build as non-interactive (``REGOPT_STATIC=1``): notebook kernels
+  inherit the build's environment, so every ``jupyter-book build`` (through the
+  Makefile or not) renders widgets as static figures and hides progress bars.
+- Serves MathJax 3, RequireJS and the widget manager from the site itself
+  (``web_assets.py``: fetched once from the npm registry into the course's cache),
+  and the labs' "Open in Colab" badge from ``_static``, so that a reader without
+  internet sees typeset math and every image. When the files cannot be fetched
+  (no npm, no registry), the build says so in one line and the pages load them
+  from the usual CDNs instead.
+- Keeps the execution cache honest: jupyter-cache keys a notebook by its code
+  cells only, so a change to the ``regopt`` package, to ``constraints.txt``, to
+  the data or to ``REGOPT_FAST``/``REGOPT_DATA`` would otherwise reuse stale
+  outputs. Their fingerprint is kept beside the cache, which is emptied when it
+  changes.
 """
 
+from __future__ import annotations
+
+import hashlib
 import os
+import shutil
+import sys
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.transforms import SphinxTransform
+from sphinx.util import logging
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import web_assets  # noqa: E402  (beside this file)
+
+logger = logging.getLogger(__name__)
+
+COLAB_BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
+#: The same badge, served by the site (``_static/colab-badge.svg``).
+COLAB_BADGE_LOCAL = "/_static/colab-badge.svg"
+FINGERPRINT_FILE = "regopt-fingerprint.txt"
+
+
+class LocalColabBadge(SphinxTransform):
+    """Point the labs' "Open in Colab" badge image at the site's own copy."""
+
+    default_priority = 200
+
+    def apply(self, **kwargs) -> None:
+        for image in self.document.findall(nodes.image):
+            if image.get("uri") == COLAB_BADGE_URL:
+                image["uri"] = COLAB_BADGE_LOCAL
+                if "candidates" in image:
+                    del image["candidates"]
+
+
+def execution_fingerprint(confdir: Path) -> str:
+    """A hash of everything besides a notebook's code that its outputs depend on."""
+    digest = hashlib.sha256()
+    try:
+        import regopt
+
+        package = Path(regopt.__file__).resolve().parent
+    except ImportError:
+        package = None
+    files = [(p, p.relative_to(package.parent)) for p in sorted(package.rglob("*"))] if package else []
+    files.append((confdir / "constraints.txt", "constraints.txt"))
+    for path, name in files:
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(f"{name}\n".encode())
+            digest.update(path.read_bytes())
+    for name in ("REGOPT_FAST", "REGOPT_DATA", "REGOPT_CACHE"):
+        digest.update(f"{name}={os.environ.get(name, '')}\n".encode())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()
+
+
+def invalidate_stale_cache(app, config) -> None:
+    if config.nb_execution_mode != "cache":
+        return
+    cache = Path(config.nb_execution_cache_path or Path(app.outdir).parent / ".jupyter_cache")
+    stamp = cache / FINGERPRINT_FILE
+    fingerprint = execution_fingerprint(Path(app.confdir))
+    if cache.is_dir() and (not stamp.is_file() or stamp.read_text().strip() != fingerprint):
+        logger.info(f"regopt: the package, constraints or data changed since {cache} was filled; "
+                    "emptying it so that every chapter is executed again")
+        shutil.rmtree(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint + "\n")
+
+
+def serve_assets_locally(app, config) -> None:
+    static = Path(app.confdir) / "_static"
+    if static.is_dir() and "_static" not in config.html_static_path and str(static) not in config.html_static_path:
+        config.html_static_path.append(str(static))
+    try:
+        root = web_assets.fetch()
+    except (RuntimeError, OSError) as exc:
+        logger.info(f"regopt: MathJax and the widget manager come from CDNs ({exc})")
+        return
+    config.html_static_path.append(str(root))
+    config.mathjax_path = web_assets.MATHJAX_PATH
+    dist = Path(web_assets.WIDGETS_PATH).parent.as_posix()
+    # RequireJS reads a global ``require`` as its configuration: the widget manager's AMD
+    # modules (and the fonts it finds beside them) live in _static, not beside the page.
+    require_config = (
+        "var require = {paths: {'@jupyter-widgets/html-manager/dist': new URL("
+        f"(document.documentElement.dataset.content_root || '') + '_static/{dist}', "
+        "document.baseURI).href}};"
+    )
+    config.nb_ipywidgets_js = {
+        "": {"body": require_config},  # an inline script, loaded before RequireJS
+        web_assets.REQUIRE_PATH: {},
+        # Widgets other than ipywidgets' own would be looked up here (online only).
+        web_assets.WIDGETS_PATH: {"data-jupyter-widgets-cdn": "https://cdn.jsdelivr.net/npm/"},
+    }
+
+
+def quiet_console(app, pagename, templatename, context, doctree) -> None:
+    """Keep the browser console free of the themes' own errors.
+
+    - pydata-sphinx-theme logs "invalid theme mode" on a reader's first visit
+      unless a default mode is set; "auto" (the system's choice) is what it
+      falls back to anyway.
+    - sphinx-thebe registers its inline configuration twice, and the second
+      copy throws "Identifier 'THEBE_JS_URL' has already been declared": load
+      each script once.
+    """
+    context.setdefault("default_mode", "auto")
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        # The same inline script is registered once with filename None, once with "".
+        key = (getattr(script, "filename", None) or "", getattr(script, "attributes", {}).get("body"))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    scripts[:] = unique  # in place: handlers after this one add to the same list
 
 
 def setup(app):
     os.environ["REGOPT_STATIC"] = "1"
+    app.connect("config-inited", invalidate_stale_cache)
+    app.connect("config-inited", serve_assets_locally)
+    app.connect("html-page-context", quiet_console, priority=999)
+    app.add_transform(LocalColabBadge)
+    app.add_css_file("regopt.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,4 +1,4 @@
-"""Tests of regopt.report: glue with and without myst-nb, Markdown tables."""
+"""Tests of regopt.report: glue with and without myst-nb, Markdown tables (rendered, as the site does)."""
 
 import sys
 
@@ -8,14 +8,52 @@ from regopt import report
 from regopt.report import markdown_table
 
 
-def test_markdown_table():
+def parse_table(html: str) -> list[list[str]]:
+    """Rows of the one table in ``html`` (header row first), as cell texts."""
+    from bs4 import BeautifulSoup
+
+    tables = BeautifulSoup(html, "html.parser").find_all("table")
+    assert len(tables) == 1, f"expected one <table>, found {len(tables)} in {html!r}"
+    return [[cell.get_text() for cell in tr.find_all(["th", "td"])] for tr in tables[0].find_all("tr")]
+
+
+def render(markdown: str) -> str:
+    """Render with the Markdown renderer the website uses (MyST's markdown-it, tables on)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(markdown)
+
+
+def test_markdown_table_renders_as_a_table_with_formatted_cells():
     text = markdown_table(["λ", "ours", "theirs"], [[0.001, 0.0626, float("nan")], ["mean", 1, 2.0]])
-    lines = text.splitlines()
-    assert lines[0] == "| λ | ours | theirs |"
-    assert lines[2] == "| 0.001 | 0.063 | — |"
-    assert lines[3] == "| mean | 1 | 2.000 |"
+    rows = parse_table(render(text))
+    assert rows == [["λ", "ours", "theirs"], ["0.001", "0.063", "—"], ["mean", "1", "2.000"]]
+
+
+def test_markdown_table_escapes_pipes_and_newlines_inside_cells():
+    rows = parse_table(render(markdown_table(["x | y", "z"], [["a|b\nc", "$|w|$"]])))
+    assert rows == [["x | y", "z"], ["a|b c", "$|w|$"]]
+
+
+def test_markdown_table_right_aligns_numeric_columns_only():
+    header_rule = markdown_table(["name", "value"], [["a", 1.0], ["b", 2]]).splitlines()[1]
+    left, right = header_rule.strip("|").split("|")
+    assert left.startswith(":") and not left.endswith(":")
+    assert right.endswith(":") and not right.startswith(":")
+
+
+def test_markdown_table_uses_fmt_and_keeps_strings_as_given():
+    rows = parse_table(render(markdown_table(["a", "b"], [[0.123456, "0.123456"]], fmt=".1e")))
+    assert rows[1] == ["1.2e-01", "0.123456"]
+
+
+def test_markdown_table_rejects_bad_shapes():
     with pytest.raises(ValueError, match="rows\\[0\\] has 2 cells"):
         markdown_table(["a", "b", "c"], [[1, 2]])
+    with pytest.raises(ValueError, match="header is empty"):
+        markdown_table([], [])
+    with pytest.raises(ValueError, match="header='abc' is a string"):
+        markdown_table("abc", [["a", "b", "c"]])
 
 
 def test_glue_records_values_even_without_myst_nb(monkeypatch):

@@ -70,14 +70,28 @@ def toc() -> dict:
     return yaml.safe_load((ROOT / "_toc.yml").read_text())
 
 
+_BUILT: dict[str, dict] = {}
+
+
 @pytest.fixture(scope="module")
 def site(toc, executed_notebooks) -> dict:
     """Stage the book with executed notebooks, build it strictly, return the result."""
+    return build_site(toc, executed_notebooks)
+
+
+def build_site(toc: dict, executed_notebooks: dict) -> dict:
+    """Build the test site once per session (``tests/test_browser.py`` reads it too)."""
+    if "site" not in _BUILT:
+        _BUILT["site"] = _build_site(toc, executed_notebooks)
+    return _BUILT["site"]
+
+
+def _build_site(toc: dict, executed_notebooks: dict) -> dict:
     staging = SITE / "src"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    for name in ("_toc.yml", "_ext"):
+    for name in ("_toc.yml", "_ext", "_static"):
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, staging / name, ignore=shutil.ignore_patterns("__pycache__"))

@@ -51,25 +51,46 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     myst_glue(name, value, display=display)
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], fmt: str = ".3f") -> str:
-    """A Markdown table: ``header`` then ``rows``; floats formatted with ``fmt``.
+def _cell(value: object, fmt: str) -> tuple[str, bool]:
+    """A table cell as Markdown text, and whether it is a number (numbers align right)."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)), False
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return "—", True
+        return format(float(value), fmt), True
+    if isinstance(value, (int, np.integer)):
+        return str(int(value)), True
+    text = " ".join(str(value).split())  # a newline would end the table row
+    # A bare "|" would split the cell; Markdown (GFM and MyST alike) reads "\|" as the character.
+    return text.replace("|", "\\|"), False
 
-    NaN prints as an em dash. Display it with ``IPython.display.Markdown`` or
-    glue it (``glue("name", Markdown(text), display=False)``).
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], fmt: str = ".3f") -> str:
+    """A Markdown (pipe) table: ``header`` then ``rows``; floats formatted with ``fmt``.
+
+    NaN prints as an em dash; ``|`` inside a cell is escaped; columns holding
+    only numbers are right-aligned. Math in cells (``$\\lambda$``) is typeset on
+    the website, which renders Markdown outputs with MyST (``_config.yml``:
+    ``nb_render_markdown_format: myst``), and in Colab and Jupyter alike.
+    Display it with ``IPython.display.Markdown`` or glue it
+    (``glue("name", Markdown(text))`` then ``{glue:figure}`` in the prose).
     """
-    header = [str(h) for h in header]
+    from tabulate import tabulate
+
+    if isinstance(header, str):
+        raise ValueError(f"header={header!r} is a string; expected a sequence of column names.")
+    header = [_cell(h, fmt)[0] for h in header]
     if not header:
         raise ValueError("header is empty; expected at least one column name.")
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    body: list[list[str]] = []
+    numeric = [True] * len(header)
     for i, row in enumerate(rows):
         row = list(row)
         if len(row) != len(header):
             raise ValueError(f"rows[{i}] has {len(row)} cells but the header has {len(header)}; they must match.")
-        cells = []
-        for value in row:
-            if isinstance(value, (float, np.floating)):
-                cells.append("—" if math.isnan(value) else format(float(value), fmt))
-            else:
-                cells.append(str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        cells = [_cell(value, fmt) for value in row]
+        body.append([text for text, _ in cells])
+        numeric = [was and is_number for was, (_, is_number) in zip(numeric, cells)]
+    align = ["right" if number and body else "left" for number in numeric]
+    return tabulate(body, headers=header, tablefmt="pipe", disable_numparse=True, colalign=align)

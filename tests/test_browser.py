@@ -1,0 +1,183 @@
+"""The website as a reader's browser shows it: headless Chromium, offline, every chapter and lab.
+
+The site is the one ``tests/test_website.py`` builds from the notebooks' fast-mode
+outputs (or the folder named by ``REGOPT_SITE_HTML``, e.g. ``_build/html`` after
+``make book``). It is served on 127.0.0.1 and every request to another host is
+refused and recorded (``scripts/site_browser.py``), so a page that needs the
+internet fails here even on a machine that has it.
+
+Skipped, with one line, where no chromium is installed (a reader's laptop);
+``.ci/run`` installs Debian's chromium first, so CI always runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import site_browser  # noqa: E402
+
+if site_browser.chromium_path() is None:
+    pytest.skip("no chromium installed: the in-browser checks of the website are skipped "
+                "(apt-get install chromium to run them)", allow_module_level=True)
+pytest.importorskip("playwright", reason="playwright is not installed (pip install -e '.[dev]')")
+
+from test_website import build_site, source_of, toc_files  # noqa: E402
+
+pytestmark = pytest.mark.website
+
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+PAGES = [entry for entry in toc_files(TOC) if source_of(entry).suffix == ".ipynb"]
+# A pipe table's rule line, "|---|:--:|", as Markdown outputs carry them.
+TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", re.M)
+GLUE_REFERENCE = re.compile(r"\{glue(?::\w+)?\}\s*`?([A-Za-z_][\w.-]*)")
+GENERIC_ALT = {"", "png", "image", "img", "figure", "output", "alt", "none"}
+# Raw TeX delimiters that MathJax would have replaced, outside code.
+RAW_MATH = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$")
+SEARCH_TERM, SEARCH_PAGE = "Nesterov", "book/06_momentum_adam"
+
+
+@pytest.fixture(scope="module")
+def html_dir(executed_notebooks) -> Path:
+    override = os.environ.get("REGOPT_SITE_HTML", "").strip()
+    if override:
+        path = Path(override).resolve()
+        assert (path / "index.html").is_file(), f"REGOPT_SITE_HTML={override} holds no built site"
+        return path
+    site = build_site(TOC, executed_notebooks)
+    assert site["result"].returncode == 0, "the site did not build (see test_website.py)"
+    return site["html"]
+
+
+@pytest.fixture(scope="module")
+def browse(html_dir):
+    """Visit a page (path relative to the site) once; reports are kept for every test."""
+    reports: dict[str, site_browser.PageReport] = {}
+    with site_browser.serve(html_dir) as base, site_browser.browser() as instance:
+        def visit(path: str) -> site_browser.PageReport:
+            if path not in reports:
+                reports[path] = site_browser.visit(instance, base + path)
+            return reports[path]
+
+        yield visit
+
+
+def expected_tables(entry: str, html_dir: Path) -> int:
+    """How many Markdown tables the executed notebook shows on its page."""
+    import nbformat
+
+    executed = ROOT / "_build" / "test-site" / "src" / f"{entry}.ipynb"
+    if "REGOPT_SITE_HTML" in os.environ or not executed.is_file() or entry.startswith("labs/"):
+        executed = ROOT / f"{entry}.ipynb"  # labs are shown unexecuted
+    nb = nbformat.read(executed, as_version=4)
+    glued, shown = {}, 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        hidden = {"remove-output", "remove-cell"} & set(cell.metadata.get("tags", []))
+        for output in cell.get("outputs", []):
+            markdown = output.get("data", {}).get("text/markdown")
+            if markdown is None:
+                continue
+            count = len(TABLE_RULE.findall("".join(markdown)))
+            scrap = output.get("metadata", {}).get("scrapbook")
+            if scrap:
+                glued[scrap.get("name")] = count
+            elif not hidden:
+                shown += count
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            shown += sum(glued.get(name, 0) for name in GLUE_REFERENCE.findall(cell.source))
+    return shown
+
+
+@pytest.mark.parametrize("entry", PAGES)
+def test_page_loads_offline_without_errors(browse, entry):
+    report = browse(f"{entry}.html")
+    assert report.status == 200, f"{entry}.html answered {report.status}"
+    assert not report.foreign_requests, f"{entry} asks other hosts than the site: {report.foreign_requests[:5]}"
+    assert not report.failed_requests, f"{entry} has broken links to its own files: {report.failed_requests[:5]}"
+    assert not report.console_errors, f"{entry} logs errors in the console: {report.console_errors[:5]}"
+
+
+@pytest.mark.parametrize("entry", PAGES)
+def test_math_is_typeset(browse, entry):
+    report = browse(f"{entry}.html")
+    assert report.math_typeset >= report.math_sources, (
+        f"{entry}: MathJax typeset {report.math_typeset} of {report.math_sources} formulas")
+    raw = sorted(set(RAW_MATH.findall(report.prose_text)))
+    assert not raw, f"{entry} shows raw TeX delimiters {raw} in its text"
+
+
+@pytest.mark.parametrize("entry", PAGES)
+def test_tables_are_real_tables_with_headers(browse, html_dir, entry):
+    report = browse(f"{entry}.html")
+    assert not TABLE_RULE.search(report.prose_text), f"{entry} shows a Markdown table as raw text"
+    expected = expected_tables(entry, html_dir)
+    assert len(report.tables) >= expected, (
+        f"{entry}: the notebook shows {expected} tables but the page has {len(report.tables)} <table>s")
+    for table in report.tables:
+        assert table["header"] and all(table["header"]), f"{entry}: a table has no (or an empty) header row"
+        assert table["rows"] >= 1, f"{entry}: the table headed {table['header']} has no rows"
+
+
+@pytest.mark.parametrize("entry", PAGES)
+def test_images_load_and_have_real_alt_text(browse, entry):
+    report = browse(f"{entry}.html")
+    for image in report.images:
+        if not image["in_article"]:
+            continue
+        assert image["width"] > 0, f"{entry}: image {image['src']} did not load"
+        alt = image["alt"].strip().lower()
+        assert alt not in GENERIC_ALT and not alt.endswith((".png", ".svg")), (
+            f"{entry}: image {image['src']} has no real alt text ({image['alt']!r})")
+
+
+@pytest.mark.parametrize("entry", PAGES)
+def test_interactive_figures_render(browse, entry):
+    report = browse(f"{entry}.html")
+    if report.widget_views:
+        assert report.widget_state, f"{entry} embeds widgets without their state"
+        assert report.widgets_rendered >= report.widget_views, (
+            f"{entry}: {report.widget_views} widgets embedded, {report.widgets_rendered} drawn")
+    # The static fallback (the book is built with REGOPT_STATIC=1) is a figure; the test above
+    # checks that every image loaded. Either way no dead widget placeholder is left:
+    assert "Error displaying widget" not in report.text and "Loading widget..." not in report.text, (
+        f"{entry} shows a widget that did not render")
+
+
+@pytest.mark.parametrize("entry", PAGES)
+def test_colab_link_opens_a_notebook_of_the_repository(browse, entry):
+    try:
+        from regopt.instructor.course import course_info
+    except ImportError:  # before the instructor tooling moved into its subpackage
+        from regopt.course import course_info
+
+    info = course_info(ROOT)
+    prefix = f"/github/{info.owner_repo}/blob/{info.ref}/"
+    report = browse(f"{entry}.html")
+    targets = {urlsplit(link).path for link in report.links
+               if urlsplit(link).hostname == "colab.research.google.com"}
+    assert targets, f"{entry} has no link to Colab"
+    for path in targets:
+        assert path.startswith(prefix), f"{entry}: Colab link {path} is not at {prefix}"
+        notebook = path[len(prefix):]
+        assert (ROOT / notebook).is_file(), f"{entry}: Colab link to {notebook}, which is not in the repository"
+
+
+def test_search_finds_a_term_of_chapter_6(browse):
+    if SEARCH_PAGE not in toc_files(TOC):
+        pytest.skip(f"{SEARCH_PAGE} is not in _toc.yml")
+    report = browse(f"search.html?q={SEARCH_TERM}")
+    assert not report.console_errors, report.console_errors[:5]
+    hits = [urlsplit(link).path for link in report.search_results]
+    assert any(path.endswith(f"{SEARCH_PAGE}.html") for path in hits), (
+        f"searching {SEARCH_TERM!r} found {hits}, not {SEARCH_PAGE}")
