@@ -1,5 +1,9 @@
+import copy
+import hashlib
 import os
+import shutil
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +29,101 @@ def write_idx_mnist(folder: Path, n_train: int = 60, n_test: int = 40, seed: int
         labels = (np.arange(n) % 10).astype(np.uint8)
         (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
         (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
+    for path in raw.iterdir():  # a subset of one's own: its MD5s are made known to the loader
+        data.MNIST_MD5[path.name] = {**data.MNIST_MD5[path.name],
+                                     hashlib.md5(path.read_bytes()).hexdigest(): "a test's own"}
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _known_md5s_restored():
+    saved = copy.deepcopy(data.MNIST_MD5)
+    yield
+    data.MNIST_MD5.clear()
+    data.MNIST_MD5.update(saved)
 
 
 @pytest.fixture
 def isolated(monkeypatch, tmp_path):
-    """No REGOPT_DATA, an empty cache: only what a test puts in place is found."""
+    """No REGOPT_DATA, an empty cache, no shipped copy: only what a test puts in place is found."""
     monkeypatch.delenv("REGOPT_DATA", raising=False)
+    monkeypatch.delenv(data.NO_MNIST_ENV, raising=False)
+    monkeypatch.setenv("REGOPT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(data, "SHIPPED_MNIST", tmp_path / "not-shipped")
+    return tmp_path
+
+
+@pytest.fixture
+def only_shipped(monkeypatch, tmp_path):
+    """A fresh clone offline: no REGOPT_DATA, an empty cache (tests pass download=False)."""
+    monkeypatch.delenv("REGOPT_DATA", raising=False)
+    monkeypatch.delenv(data.NO_MNIST_ENV, raising=False)
     monkeypatch.setenv("REGOPT_CACHE", str(tmp_path / "cache"))
     return tmp_path
+
+
+def test_shipped_copy_is_found_with_every_other_source_removed(only_shipped, capsys):
+    ds = data.load_mnist(n_train=10_000, download=False, allow_fallback=False)
+    assert ds.source == "MNIST" and "shipped" in ds.origin
+    assert (ds.n_train, ds.n_test) == (10_000, 10_000)
+    assert ds.y_train.bincount(minlength=10).min() > 800  # every digit, about 1,000 each
+    assert "NOTICE" not in capsys.readouterr().out
+    # Uncompressed once into the cache, then reused.
+    assert (only_shipped / "cache" / "shipped" / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+
+
+@needs_shared_mnist
+def test_shipped_copy_gives_the_same_numbers_as_the_shared_data(only_shipped, monkeypatch):
+    shipped = data.load_mnist(n_train=2000, seed=5, download=False, allow_fallback=False)
+    monkeypatch.setenv("REGOPT_DATA", str(SHARED))
+    shared = data.load_mnist(n_train=2000, seed=5, download=False, allow_fallback=False)
+    assert "shipped" in shipped.origin and "REGOPT_DATA" in shared.origin
+    assert torch.equal(shipped.x_train, shared.x_train) and torch.equal(shipped.y_train, shared.y_train)
+    assert torch.equal(shipped.x_test, shared.x_test) and torch.equal(shipped.y_test, shared.y_test)
+
+
+def test_shipped_copy_is_skipped_when_more_images_are_asked_for(only_shipped, capsys):
+    ds = data.load_mnist(n_train=20_000, download=False)
+    assert ds.source == "digits"
+    assert "holds 10000 training images" in capsys.readouterr().out
+
+
+def test_damaged_shipped_copy_is_a_clear_error(only_shipped, monkeypatch):
+    shipped = only_shipped / "shipped-copy"
+    shutil.copytree(data.SHIPPED_MNIST, shipped)
+    labels = shipped / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:-10] + b"0123456789")  # same size, other bytes
+    monkeypatch.setattr(data, "SHIPPED_MNIST", shipped)
+    with pytest.raises(data.DataError, match=r"t10k-labels-idx1-ubyte.gz, is missing or damaged"):
+        data.load_mnist(download=False)
+
+
+def test_same_size_file_with_other_content_is_caught_by_its_md5(isolated):
+    root = write_idx_mnist(isolated / "root")
+    images = root / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    content = bytearray(images.read_bytes())
+    content[-784:] = bytes(784)  # the last image zeroed: header and size still right
+    images.write_bytes(bytes(content))
+    with pytest.raises(data.DataError, match=r"train-images-idx3-ubyte has the right size but not the content"):
+        data.load_mnist(root=root, download=False)
+
+
+def test_no_mnist_switch_falls_back_to_digits(only_shipped, monkeypatch, capsys):
+    monkeypatch.setenv(data.NO_MNIST_ENV, "1")
+    ds = data.load_mnist(n_train=300, n_test=200)
+    assert ds.source == "digits" and data.NO_MNIST_ENV in capsys.readouterr().out
+
+
+def test_cache_is_the_platforms_user_cache_folder(monkeypatch, tmp_path):
+    from platformdirs import user_cache_path
+
+    from regopt import config
+
+    monkeypatch.delenv("REGOPT_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert config.cache_dir() == user_cache_path("regopt", appauthor=False)
+    if os.name == "posix" and sys.platform != "darwin":
+        assert config.cache_dir() == tmp_path / "xdg" / "regopt"
 
 
 def test_explicit_root_comes_first(isolated, monkeypatch):

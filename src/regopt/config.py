@@ -11,7 +11,8 @@
     A folder holding datasets in torchvision's layout (``MNIST/raw/...``),
     searched after an explicit ``root`` and before the cache.
 ``REGOPT_CACHE``
-    Where downloads go (default: ``$XDG_CACHE_HOME/regopt`` or ``~/.cache/regopt``).
+    Where downloads go (default: the platform's user cache folder from ``platformdirs``,
+    ``~/.cache/regopt`` on Linux).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def cache_dir() -> Path:
     raw = os.environ.get(CACHE_ENV, "").strip()
     if raw:
         return Path(raw).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "regopt"
+    from platformdirs import user_cache_path
+
+    # The platform's own place: ~/.cache/regopt (or $XDG_CACHE_HOME/regopt) on Linux,
+    # ~/Library/Caches/regopt on macOS, %LOCALAPPDATA%\regopt\Cache on Windows.
+    return user_cache_path("regopt", appauthor=False)

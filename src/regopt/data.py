@@ -6,15 +6,23 @@ run offline. Where the files are looked for, in order:
 
 1. an explicit ``root`` argument;
 2. the folder named by ``$REGOPT_DATA``;
-3. the cache (``$REGOPT_CACHE``, default ``~/.cache/regopt``);
-4. a download into the cache (when ``download=True`` and the network answers);
-5. scikit-learn's bundled 8x8 digits, upsampled to 28x28, with a printed
+3. the copy shipped inside this package (``regopt/_data``: 10,000 training
+   images and the official 10,000-image test set, gzipped, 3.2 MB; see its
+   README for the licence), uncompressed once into the cache; skipped when more
+   images are asked for than it holds;
+4. the cache (``$REGOPT_CACHE``, default: the platform's user cache folder,
+   from ``platformdirs``, e.g. ``~/.cache/regopt``);
+5. a download into the cache (when ``download=True`` and the network answers);
+6. scikit-learn's bundled 8x8 digits, upsampled to 28x28, with a printed
    notice saying what is used instead and why.
 
 Each folder must hold torchvision's layout, ``<folder>/MNIST/raw/*-ubyte``.
-Files are checked (IDX header and size) before use: a corrupt or truncated file
-in a folder you own raises :class:`DataError` naming the file; one in the cache
-is deleted and fetched again.
+Files are checked before use, their IDX header and size first, then their MD5
+(torchvision's ``check_integrity``) against MNIST's published MD5s or those of
+the course's subset: a damaged file in a folder you own raises
+:class:`DataError` naming the file; one in the cache is deleted and fetched again.
+``REGOPT_NO_MNIST=1`` skips every MNIST source (as on a machine without the data),
+to try the digits fallback.
 
 **Subset rule.** ``n_train`` training images are the first ``n_train`` of a
 permutation of the whole training file drawn with ``torch.Generator`` seeded by
@@ -29,6 +37,7 @@ The module also makes the small synthetic sets of chapters 1 and 2.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import struct
 import sys
@@ -57,6 +66,32 @@ _MNIST_FILES = {
     "train": [("train-images-idx3-ubyte", 2051, (28, 28)), ("train-labels-idx1-ubyte", 2049, ())],
     "test": [("t10k-images-idx3-ubyte", 2051, (28, 28)), ("t10k-labels-idx1-ubyte", 2049, ())],
 }
+
+
+#: MD5 of each uncompressed file: MNIST's published ones (the whole official sets) and
+#: those of the course's 10,000-image training subset (shipped in regopt/_data, and in the
+#: shared data folder of the course's machines). Add yours to use a subset of your own.
+MNIST_MD5: dict[str, dict[str, str]] = {
+    "train-images-idx3-ubyte": {"6bbc9ace898e44ae57da46a324031adb": "official training set",
+                                "ba56d58321ed8a4119a97efc84b7efe2": "course's 10,000-image subset"},
+    "train-labels-idx1-ubyte": {"a25bea736e30d166cdddb491f175f624": "official training set",
+                                "a5be4725df16ba24854951efe98b3af4": "course's 10,000-image subset"},
+    "t10k-images-idx3-ubyte": {"2646ac647ad5339dbf082846283269ea": "official test set"},
+    "t10k-labels-idx1-ubyte": {"27ae3e4e09519cfbb04c329615203637": "official test set"},
+}
+#: The gzipped files shipped with the package, and their MD5s.
+SHIPPED_MNIST = Path(__file__).resolve().parent / "_data"
+_SHIPPED_GZ_MD5 = {
+    "train-images-idx3-ubyte.gz": "c5cd4bbc45bae0ad37baa2c1fb5eb794",
+    "train-labels-idx1-ubyte.gz": "793ec0159f0e5facd5e8f52569e6d06b",
+    "t10k-images-idx3-ubyte.gz": "ecff87aa27c74fbc2c1f97e89c19221d",
+    "t10k-labels-idx1-ubyte.gz": "a38049bc042dc6e683842a84160daae1",
+}
+_SHIPPED_TRAIN = 10_000
+_SHIPPED_TEST = 10_000
+NO_MNIST_ENV = "REGOPT_NO_MNIST"
+# (path, size, mtime) -> verified, so a notebook loading MNIST ten times hashes it once.
+_VERIFIED: set[tuple[str, int, int]] = set()
 
 
 class DataError(RuntimeError):
@@ -126,7 +161,25 @@ def _idx_problem(path: Path, magic: int, dims: tuple[int, ...]) -> str | None:
             f"{path} is truncated or corrupt: its header announces {count} items "
             f"({expected} bytes) but the file has {size} bytes"
         )
-    return None
+    return _md5_problem(path)
+
+
+def _md5_problem(path: Path) -> str | None:
+    """None when ``path`` has one of the known MD5s of its file name, else what is wrong."""
+    from torchvision.datasets.utils import check_integrity
+
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _VERIFIED:
+        return None
+    known = MNIST_MD5.get(path.name, {})
+    if any(check_integrity(str(path), md5) for md5 in known):
+        _VERIFIED.add(key)
+        return None
+    return (
+        f"{path} has the right size but not the content of any known MNIST file (its MD5 is none "
+        f"of {', '.join(f'{md5} ({what})' for md5, what in known.items())}): it is corrupt"
+    )
 
 
 def _mnist_state(folder: Path) -> tuple[str, list[str]]:
@@ -147,6 +200,40 @@ def _mnist_state(folder: Path) -> tuple[str, list[str]]:
     if present == 0:
         return "absent", problems
     return "corrupt", problems
+
+
+def _shipped_folder() -> Path | None:
+    """The shipped gzipped copy, uncompressed (once) into ``<cache>/shipped``; checked by MD5.
+
+    None when the package was installed without it.
+    """
+    import gzip
+
+    from torchvision.datasets.utils import check_integrity
+
+    if not all((SHIPPED_MNIST / "MNIST" / "raw" / name).is_file() for name in _SHIPPED_GZ_MD5):
+        return None
+    target = config.cache_dir() / "shipped"
+    if _mnist_state(target)[0] == "ok":
+        return target
+    raw = target / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name, md5 in _SHIPPED_GZ_MD5.items():
+        source = SHIPPED_MNIST / "MNIST" / "raw" / name
+        if not check_integrity(str(source), md5):
+            raise DataError(
+                f"The MNIST copy shipped with regopt, {source}, is missing or damaged (expected MD5 "
+                f"{md5}). Reinstall the package (pip install --force-reinstall regopt) or set "
+                "REGOPT_DATA to a folder holding MNIST/raw."
+            )
+        partial = raw / (name.removesuffix(".gz") + ".partial")
+        with gzip.open(source, "rb") as packed, partial.open("wb") as out:
+            shutil.copyfileobj(packed, out)
+        partial.replace(raw / name.removesuffix(".gz"))
+    state, problems = _mnist_state(target)
+    if state != "ok":
+        raise DataError("The MNIST copy shipped with regopt did not uncompress cleanly: " + "; ".join(problems))
+    return target
 
 
 def _read_torchvision(folder: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -212,19 +299,35 @@ def load_mnist(
         raise ValueError(f"seed={seed!r} is invalid; expected an integer.")
 
     searched: list[str] = []
-    candidates: list[tuple[str, Path]] = []
+    candidates: list[tuple[str, Path | None]] = []
     if root is not None:
         candidates.append(("root argument", Path(root).expanduser()))
     env_dir = config.data_dir()
     if env_dir is not None:
         candidates.append(("$REGOPT_DATA", env_dir))
+    fits_shipped = (n_train or math.inf) <= _SHIPPED_TRAIN and (n_test or _SHIPPED_TEST) <= _SHIPPED_TEST
+    if fits_shipped:
+        candidates.append(("copy shipped with regopt", None))
+    else:
+        searched.append(f"the copy shipped with regopt (it holds {_SHIPPED_TRAIN} training images, "
+                        f"n_train={n_train} asked for)")
     cache = config.cache_dir()
     candidates.append(("cache", cache))
+    if os.environ.get(NO_MNIST_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+        candidates, download = [], False
+        searched.append(f"nowhere ({NO_MNIST_ENV} is set)")
 
     folder: Path | None = None
     origin = ""
     notes: list[str] = []
     for label, candidate in candidates:
+        if candidate is None:
+            candidate = _shipped_folder()
+            if candidate is None:
+                searched.append(f"the {label} (absent from {SHIPPED_MNIST})")
+                continue
+            folder, origin = candidate, f"{label} ({SHIPPED_MNIST}, uncompressed into {candidate})"
+            break
         state, problems = _mnist_state(candidate)
         if state == "ok":
             folder, origin = candidate, f"{label} ({candidate})"
