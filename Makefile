@@ -15,20 +15,26 @@ endif
 # Keep pytest's kernels and the build's kernels on the venv's Python.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: book test labs lint bench clean help
+.PHONY: book test labs lint bench screenshots release clean help
 
 help:
-	@echo "make book   - build the website into _build/html"
-	@echo "make test   - run every test"
-	@echo "make labs   - regenerate labs/ from solutions/"
-	@echo "make bench  - run the benchmarks in benchmarks/"
+	@echo "make book         - build the website into _build/html (executed chapters are cached)"
+	@echo "make test         - run every test (the browser test needs chromium)"
+	@echo "make lint         - ruff, configured in pyproject.toml"
+	@echo "make labs         - regenerate labs/ from solutions/"
+	@echo "make bench        - run every benchmark in benchmarks/"
+	@echo "make screenshots  - a PNG of every page of _build/html, in _build/screenshots"
+	@echo "make release VERSION=X.Y.Z - tag a release the labs' Colab set-up cells install"
 
 # constraints.txt pins torch 2.14.1 / torchvision 0.29.1 (which this machine holds
 # on disk) and everything else; the package's own requirements stay unpinned for Colab.
+# The website's MathJax and widget manager come from the npm registry, once, into the
+# course's cache (without npm the pages load them from CDNs: the book still builds).
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,dev,instructor]"
+	-$(BIN)/python _ext/web_assets.py
 	@touch $(STAMP)
 
 book: $(STAMP)
@@ -37,11 +43,22 @@ book: $(STAMP)
 test: $(STAMP)
 	REGOPT_FAST=1 $(BIN)/python -m pytest
 
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
 labs: $(STAMP)
 	$(BIN)/regopt labs
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_train.py
+	@set -e; for script in benchmarks/bench_*.py; do \
+	  echo "== $$script"; $(BIN)/python $$script; \
+	done
+
+screenshots: $(STAMP)
+	$(BIN)/python scripts/site_browser.py _build/html _build/screenshots
+
+release: $(STAMP)
+	$(BIN)/python scripts/release.py $(VERSION)
 
 clean:
 	rm -rf _build .pytest_cache

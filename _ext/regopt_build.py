@@ -76,6 +76,9 @@ def execution_fingerprint(confdir: Path) -> str:
 def invalidate_stale_cache(app, config) -> None:
     if config.nb_execution_mode != "cache":
         return
+    # CI keeps the cache outside its fresh clone (.ci/run), so that it outlives the clone.
+    if os.environ.get("REGOPT_BOOK_CACHE", "").strip() and not config.nb_execution_cache_path:
+        config.nb_execution_cache_path = str(Path(os.environ["REGOPT_BOOK_CACHE"]).expanduser())
     cache = Path(config.nb_execution_cache_path or Path(app.outdir).parent / ".jupyter_cache")
     stamp = cache / FINGERPRINT_FILE
     fingerprint = execution_fingerprint(Path(app.confdir))

@@ -24,14 +24,13 @@ import time
 
 import numpy as np
 import torch
+from _results import machine, record_row, today
 from torch import nn
 
 import regopt
 from regopt.experiments import batched_sweep
 from regopt.models import MLP, ConvNet
 from regopt.penalties import l2_penalty
-
-from _results import machine, record_row, today
 
 SECTION = "## bench_sweep.py: K models at once (vmap) vs K plain loops"
 TABLE_HEADER = "| date | machine | model | K | epochs | rounds | plain s | batched s | speed-up plain/batched |"

@@ -21,13 +21,12 @@ import statistics
 import time
 
 import torch
+from _results import machine, record_row, today
 from torch import nn
 
 import regopt
 from regopt.models import ConvNet
 from regopt.train import fit
-
-from _results import machine, record_row, today
 
 SECTION = "## bench_train.py: regopt.fit vs a plain loop"
 TABLE_HEADER = "| date | machine | epochs | rounds | plain s | regopt s | ratio regopt/plain |"

@@ -353,7 +353,7 @@ def load_mnist(
             cache.mkdir(parents=True, exist_ok=True)
             MNIST(str(cache), train=True, download=True)
             MNIST(str(cache), train=False, download=True)
-        except Exception as exc:  # no network, a mirror down, a disk full...
+        except Exception as exc:  # noqa: BLE001 (no network, a mirror down, a disk full...)
             searched.append(f"download ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})")
         else:
             state, problems = _mnist_state(cache)

@@ -449,7 +449,7 @@ def batched_sweep(
     with torch.no_grad():
         base.eval()
         for split, (x, y) in {"train": (x_train, y_train), "test": (x_test, y_test)}.items():
-            outs = vmap(lambda p, b: functional_call(base, (p, b), (x,)), randomness="different")(params, buffers)
+            outs = vmap(lambda p, b: functional_call(base, (p, b), (x,)), randomness="different")(params, buffers)  # noqa: B023 (called at once)
             losses = torch.stack([loss_fn(out, y) for out in outs])
             errors = ((outs.argmax(dim=-1) != y).double().mean(dim=1) if classification
                       else torch.full((len(runs),), math.nan))

@@ -34,7 +34,8 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, hessian as _func_hessian, vjp
+from torch.func import functional_call, grad, vjp
+from torch.func import hessian as _func_hessian
 
 __all__ = [
     "flat_parameters",
