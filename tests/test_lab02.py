@@ -189,3 +189,33 @@ def test_a_plausible_mistake_is_caught_where_expected(solved_namespace, name):
     exercise, part, answer = MISTAKES[name]
     # An AssertionError: the tests reject the answer with their message, not by crashing on it.
     assert run_exercise(solved_namespace, exercise, answer) == (part, "AssertionError")
+
+
+# --- Forbidden names (issue 12, item 11) -------------------------------------------------
+
+
+def _forbidden_uses(exercise: str, answer: str) -> list[str]:
+    from regopt.instructor import codecheck
+
+    cells = {c.metadata["nbgrader"]["grade_id"]: c for c in nbformat.read(SOLUTION, as_version=4).cells
+             if c.cell_type == "code" and "nbgrader" in c.metadata}
+    forbidden = cells[f"{exercise}-tests"].metadata.get("regopt", {}).get("forbidden", [])
+    reports = codecheck.analyze([("context", CELLS["imports"]), ("answer", answer)])
+    return [use.name for use in codecheck.forbidden_uses(reports[1], forbidden)]
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_the_solution_uses_nothing_forbidden(exercise):
+    assert _forbidden_uses(exercise, CELLS[f"{exercise}-solution"]) == []
+
+
+@pytest.mark.parametrize(("exercise", "answer"), [
+    ("ex1", "def ridge_by_eigendecomposition(H, theta_hat, lam):\n"
+            "    return torch.linalg.solve(H + lam * torch.eye(len(H)), H @ theta_hat)\n"),
+    ("ex3", "from regopt.penalties import soft_threshold\n\n\ndef lasso_diagonal(h, theta_hat, lam):\n"
+            "    return soft_threshold(theta_hat * h, lam) / h\n"),
+    ("ex6", "def power_iteration(matvec, dim, iterations, seed=0):\n"
+            "    values, vectors = torch.lobpcg(torch.eye(dim), k=1)\n    return float(values[0]), vectors[:, 0]\n"),
+])
+def test_an_answer_calling_a_library_for_the_exercise_is_flagged(exercise, answer):
+    assert _forbidden_uses(exercise, answer)
