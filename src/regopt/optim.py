@@ -15,8 +15,9 @@ what it computes. The state keys are torch's (``momentum_buffer``,
 ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, ``square_avg``,
 ``grad_avg``, ``step``).
 
-Notation: θ the parameters, g the gradient, γ the learning rate, λ the weight
-decay, t = 1, 2, … the step number.
+Notation (the course's, book/notation.md): θ the parameters, g the gradient, η the
+learning rate, μ the momentum, ρ RMSProp's decay, β₁ β₂ Adam's, δ the stabilizer, λ the
+weight decay, t = 1, 2, … the step number.
 """
 
 from __future__ import annotations
@@ -53,14 +54,14 @@ def sgd_step(param: Tensor, grad: Tensor, buf: Tensor | None, lr: float, momentu
     .. math::
 
         g &\leftarrow g + \lambda\,\theta                          && \text{(L2 weight decay)}\\
-        b &\leftarrow g \ \text{at } t = 1, \qquad
-        b \leftarrow \mu\, b + (1 - \tau)\, g \ \text{after}      && \text{(momentum } \mu\text{, dampening } \tau)\\
-        d &= g + \mu\, b \ \text{(Nesterov)} \quad\text{or}\quad d = b \\
-        \theta &\leftarrow \theta - \gamma\, d
+        m &\leftarrow g \ \text{at } t = 1, \qquad
+        m \leftarrow \mu\, m + (1 - \text{dampening})\, g \ \text{after} && \text{(momentum } \mu)\\
+        d &= g + \mu\, m \ \text{(Nesterov)} \quad\text{or}\quad d = m \\
+        \theta &\leftarrow \theta - \eta\, d
 
     With ``momentum = 0`` there is no buffer (``buf`` stays ``None``) and the
-    step is plain gradient descent, θ ← θ − γ g. With τ = 0 the step
-    Δθ = −γ b obeys Δθ(t) = −γ g + μ Δθ(t − 1), the heavy-ball form.
+    step is plain gradient descent, θ ← θ − η g. Without dampening
+    the step Δθ_t = −η m_t obeys Δθ_t = −η g_t + μ Δθ_{t−1}, the heavy-ball form.
     """
     if weight_decay != 0:
         grad = grad.add(param, alpha=weight_decay)
@@ -84,15 +85,16 @@ def rmsprop_step(param: Tensor, grad: Tensor, square_avg: Tensor, lr: float, alp
     .. math::
 
         g &\leftarrow g + \lambda\,\theta \\
-        v &\leftarrow \alpha\, v + (1 - \alpha)\, g^2          && \text{(running mean of } g^2)\\
-        m &\leftarrow \alpha\, m + (1 - \alpha)\, g,\quad v \leftarrow v - m^2
+        v &\leftarrow \rho\, v + (1 - \rho)\, g^2          && \text{(running mean of } g^2)\\
+        \bar g &\leftarrow \rho\, \bar g + (1 - \rho)\, g,\quad v \leftarrow v - \bar g^2
                                                                && \text{(centered only: a variance)}\\
-        \Delta &= g / (\sqrt{v} + \epsilon)                    && \text{(per-weight scaled gradient)}\\
-        b &\leftarrow \mu\, b + \Delta,\quad \Delta = b        && \text{(momentum only)}\\
-        \theta &\leftarrow \theta - \gamma\, \Delta
+        \Delta &= g / (\sqrt{v} + \delta)                    && \text{(per-weight scaled gradient)}\\
+        m &\leftarrow \mu\, m + \Delta,\quad \Delta = m        && \text{(momentum only)}\\
+        \theta &\leftarrow \theta - \eta\, \Delta
 
-    Each weight's effective learning rate is γ/(√v + ε): large where the
-    gradient has been large, small where it has been small. Pass
+    Each weight's effective learning rate is η/(√v + δ): small where the
+    gradient has been large, large where it has been small (ρ is torch's ``alpha``,
+    δ its ``eps``). Pass
     ``momentum_buffer`` when ``momentum > 0`` and ``grad_avg`` for the
     centered variant (both start at zero).
     """
@@ -126,11 +128,11 @@ def adam_step(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, 
         v &\leftarrow \beta_2 v + (1 - \beta_2)\, g^2          && \text{(running mean of } g^2)\\
         \hat m &= m / (1 - \beta_1^t),\quad \hat v = v / (1 - \beta_2^t)
                                                              && \text{(bias correction)}\\
-        \theta &\leftarrow \theta - \gamma\, \hat m / (\sqrt{\hat v} + \epsilon)
+        \theta &\leftarrow \theta - \eta\, \hat m / (\sqrt{\hat v} + \delta)
 
     m and v start at zero, so early on they are biased towards zero; the
     correction removes that bias (with a constant gradient the first step is
-    exactly γ, up to ε). ``bias_correction=False`` skips it, for the chapter's
+    exactly η, up to δ). ``bias_correction=False`` skips it, for the chapter's
     comparison only (torch has no such switch). AMSGrad (pass
     ``max_exp_avg_sq``) uses the running maximum of v in place of v.
     """
@@ -158,11 +160,11 @@ def adamw_step(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor,
 
     .. math::
 
-        \theta &\leftarrow (1 - \gamma\lambda)\, \theta     && \text{(weight decay, outside Adam)}\\
+        \theta &\leftarrow (1 - \eta\lambda)\, \theta     && \text{(weight decay, outside Adam)}\\
         \theta &\leftarrow \text{the Adam step on the loss gradient } g \text{ alone}
 
     The decay does not pass through Adam's division by √v̂, so every weight
-    shrinks by the same factor (1 − γλ) per step, whatever its gradient
+    shrinks by the same factor (1 − ηλ) per step, whatever its gradient
     history; in Adam with an L2 term the decay is rescaled like the gradient.
     """
     param.mul_(1 - lr * weight_decay)

@@ -1,8 +1,9 @@
 r"""Parameter penalties and the proximal L1 step.
 
-The regularized risk is :math:`R_\text{reg}(\theta) = R_\text{emp}(\theta) + \lambda J(\theta)`.
-This module gives :math:`J` for the two classic choices, the proximal step that
-applies an L1 penalty without the sign flips of its subgradient, and the split
+The regularized objective is :math:`\tilde J(\theta) = J(\theta) + \lambda\,\Omega(\theta)`
+(the course's notation, book/notation.md; for L2, :math:`\Omega = \tfrac12\lVert w\rVert^2`).
+This module gives the sums behind :math:`\Omega` for the two classic choices, the proximal
+step that applies an L1 penalty without the sign flips of its subgradient, and the split
 of a model's parameters into penalized weights and unpenalized biases and
 normalization parameters.
 
@@ -55,7 +56,7 @@ def _as_list(params: Iterable[torch.Tensor] | nn.Module | torch.Tensor) -> list[
 
 
 def l2_penalty(params: Iterable[torch.Tensor] | nn.Module | torch.Tensor) -> torch.Tensor:
-    r"""Squared L2 norm :math:`J(\theta) = \sum_i \theta_i^2` (differentiable).
+    r"""Squared L2 norm :math:`\sum_i \theta_i^2` (differentiable); the course's L2 penalty is half of it.
 
     Given a model, only its penalized weights count (see :func:`split_parameters`).
     """
@@ -66,7 +67,7 @@ def l2_penalty(params: Iterable[torch.Tensor] | nn.Module | torch.Tensor) -> tor
 
 
 def l1_penalty(params: Iterable[torch.Tensor] | nn.Module | torch.Tensor) -> torch.Tensor:
-    r"""L1 norm :math:`J(\theta) = \sum_i |\theta_i|` (subdifferentiable at 0).
+    r"""L1 norm :math:`\Omega(\theta) = \sum_i |\theta_i|` (subdifferentiable at 0).
 
     Given a model, only its penalized weights count (see :func:`split_parameters`).
     """
