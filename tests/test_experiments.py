@@ -195,6 +195,13 @@ def test_batched_sweep_matches_sequential_runs(optimizer):
     assert batched.run_seconds.shape == (2, 3) and batched.seconds > 0
 
 
+def test_batched_lambda_sweep_with_one_seed_matches_sequential_runs():
+    # One seed: the runs share their minibatches, which batched_sweep passes once, unbatched.
+    sequential, batched = batched_and_sequential([5], [0.0, 0.02, 0.2, 1.0])
+    np.testing.assert_allclose(batched.test_loss, sequential.test_loss, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(batched.train_error, sequential.train_error, atol=1e-9)
+
+
 def test_batched_sweep_rejects_bad_arguments():
     from regopt.experiments import batched_sweep
 

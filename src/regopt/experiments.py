@@ -411,7 +411,11 @@ def batched_sweep(
         extra = penalty(p, lam_k) if penalty is not None else torch.zeros((), dtype=loss.dtype)
         return loss + extra, (loss.detach(), out.detach())
 
-    step = vmap(run_loss, in_dims=(0, 0, 0, 0, 0), randomness="different")
+    # With one seed every run sees the same minibatches: pass them once, unbatched, so the first
+    # layer of all K models becomes one large matrix product instead of K small ones.
+    shared_batches = len(seeds) == 1
+    data_dim = None if shared_batches else 0
+    step = vmap(run_loss, in_dims=(0, 0, data_dim, data_dim, 0), randomness="different")
     # One generator per seed gives each run the minibatch order regopt.fit draws for it.
     order_generators = [torch.Generator().manual_seed(s) for s in seeds]
     n = len(x_train)
@@ -426,7 +430,8 @@ def batched_sweep(
         wrong = torch.zeros(len(runs), dtype=torch.long)
         for first in range(0, n, batch_size):
             index = run_orders[:, first : first + batch_size]
-            xb, yb = x_train[index], y_train[index]
+            batch = index[0] if shared_batches else index
+            xb, yb = x_train[batch], y_train[batch]
             totals, (losses, outs) = step(params, buffers, xb, yb, lam)
             optimizer.zero_grad(set_to_none=True)
             # The runs share no parameter, so the gradient of the sum is each run's own gradient.
@@ -434,7 +439,7 @@ def batched_sweep(
             optimizer.step()
             loss_sums += losses * index.shape[1]
             if classification:
-                wrong += (outs.argmax(dim=-1) != yb).sum(dim=1)
+                wrong += (outs.argmax(dim=-1) != yb).sum(dim=-1)
         if not torch.isfinite(loss_sums).all():
             bad = [lambdas[j] for (_, j), ok in zip(runs, torch.isfinite(loss_sums).tolist()) if not ok]
             raise FloatingPointError(f"The training loss diverged at epoch {epoch} for λ in {bad}. "
