@@ -52,22 +52,48 @@ class LocalColabBadge(SphinxTransform):
                     del image["candidates"]
 
 
-def execution_fingerprint(confdir: Path) -> str:
-    """A hash of everything besides a notebook's code that its outputs depend on."""
-    digest = hashlib.sha256()
-    try:
-        import regopt
+def _code_digest(path: Path) -> bytes:
+    """A Python file's code without its docstrings and comments (they change no output)."""
+    import ast
 
-        package = Path(regopt.__file__).resolve().parent
-    except ImportError:
-        package = None
-    files = [(p, p.relative_to(package.parent)) for p in sorted(package.rglob("*"))] if package else []
+    try:
+        tree = ast.parse(path.read_bytes())
+    except SyntaxError:
+        return path.read_bytes()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            body[0] = ast.Pass()
+    return ast.dump(tree).encode()
+
+
+def execution_fingerprint(confdir: Path, package: Path | None = None) -> str:
+    """A hash of everything besides a notebook's code that its outputs depend on.
+
+    The student library's code (docstrings and comments aside; the instructor
+    tooling, which no chapter runs, left out), the data shipped with it,
+    ``constraints.txt``, the variables that change what a chapter computes, and Python's version.
+    """
+    if package is None:
+        try:
+            import regopt
+
+            package = Path(regopt.__file__).resolve().parent
+        except ImportError:
+            package = None
+    digest = hashlib.sha256()
+    files = []
+    if package is not None:
+        files = [(p, p.relative_to(package).as_posix()) for p in sorted(package.rglob("*"))
+                 if p.is_file() and "__pycache__" not in p.parts and "instructor" not in p.parts
+                 and p.suffix != ".pyc"]
     files.append((confdir / "constraints.txt", "constraints.txt"))
     for path, name in files:
-        if path.is_file() and "__pycache__" not in path.parts:
+        if path.is_file():
             digest.update(f"{name}\n".encode())
-            digest.update(path.read_bytes())
-    for name in ("REGOPT_FAST", "REGOPT_DATA", "REGOPT_CACHE"):
+            digest.update(_code_digest(path) if path.suffix == ".py" else path.read_bytes())
+    for name in ("REGOPT_FAST", "REGOPT_DATA", "REGOPT_CACHE", "REGOPT_NO_MNIST"):
         digest.update(f"{name}={os.environ.get(name, '')}\n".encode())
     digest.update(sys.version.encode())
     return digest.hexdigest()
@@ -86,6 +112,8 @@ def invalidate_stale_cache(app, config) -> None:
         logger.info(f"regopt: the package, constraints or data changed since {cache} was filled; "
                     "emptying it so that every chapter is executed again")
         shutil.rmtree(cache)
+        # Sphinx would not even re-read the notebooks it read before: forget its environment too.
+        (Path(app.doctreedir) / "environment.pickle").unlink(missing_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint + "\n")
 

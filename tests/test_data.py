@@ -268,3 +268,33 @@ def test_feature_crosses_match_their_names():
     names = data.feature_cross_names(2)
     assert names == ["x1", "x2", "x1^2", "x1 x2", "x2^2"]
     assert feats.tolist() == [[2.0, 3.0, 4.0, 6.0, 9.0]]
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_a_chapter_runs_on_the_digits_fallback_and_says_so_on_the_page(tmp_path):
+    """A reader without MNIST (REGOPT_NO_MNIST=1: no data folder, no shipped copy, no network)
+    still gets the chapter, with the loader's notice in a visible output of the cell that loads."""
+    import nbclient
+    import nbformat
+
+    chapter = Path(__file__).resolve().parents[1] / "book" / "06_momentum_adam.ipynb"
+    nb = nbformat.read(chapter, as_version=4)
+    env = {**os.environ, "REGOPT_NO_MNIST": "1", "REGOPT_FAST": "1", "REGOPT_STATIC": "1",
+           "REGOPT_CACHE": str(tmp_path / "cache")}
+    env.pop("REGOPT_DATA", None)
+    from unittest import mock
+
+    with mock.patch.dict(os.environ, env, clear=True):
+        nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
+                                resources={"metadata": {"path": str(chapter.parent)}}).execute()
+    shown = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "load_mnist" not in cell.source:
+            continue
+        tags = set(cell.metadata.get("tags", []))
+        for output in cell.outputs:
+            if output.get("name") == "stdout" and not tags & {"remove-output", "remove-cell"}:
+                shown.append(output["text"])
+    assert any("8x8 digits" in text and "NOTICE" in text for text in shown), (
+        "the digits fallback must be announced in a visible output of the cell that loads the data")

@@ -215,3 +215,32 @@ def test_bibliography_lists_every_source(site):
         if surname and surname.isalpha() and surname not in html:
             missing.append(f"{key} ({surname})")
     assert not missing, "bibliography page lacks: " + ", ".join(missing)
+
+
+def test_execution_cache_is_emptied_by_code_changes_only(tmp_path, monkeypatch):
+    """jupyter-cache keys notebooks by their cells only; _ext adds what else their outputs depend on."""
+    sys.path.insert(0, str(ROOT / "_ext"))
+    import regopt_build
+
+    package = tmp_path / "regopt"
+    (package / "instructor").mkdir(parents=True)
+    module = package / "train.py"
+    module.write_text('"""Training."""\n\ndef fit(x):\n    return x + 1\n')
+    (package / "instructor" / "grading.py").write_text("MARKS = 1\n")
+    monkeypatch.delenv("REGOPT_FAST", raising=False)
+
+    def fingerprint():
+        return regopt_build.execution_fingerprint(tmp_path, package)
+
+    first = fingerprint()
+    assert fingerprint() == first
+    module.write_text('"""Training, reworded."""\n\ndef fit(x):\n    # a comment\n    return x + 1\n')
+    (package / "instructor" / "grading.py").write_text("MARKS = 2\n")
+    assert fingerprint() == first, "docstrings, comments and instructor tooling change no chapter output"
+    module.write_text('"""Training."""\n\ndef fit(x):\n    return x + 2\n')
+    changed = fingerprint()
+    assert changed != first, "a change to the library's code must re-execute the chapters"
+    monkeypatch.setenv("REGOPT_FAST", "1")
+    assert fingerprint() != changed, "fast-mode outputs must never be reused at full fidelity"
+    (tmp_path / "constraints.txt").write_text("torch==2.14.1\n")
+    assert fingerprint() not in {first, changed}
