@@ -1,0 +1,231 @@
+"""The claims of chapter 8 (book/08_no_free_lunch.ipynb), recomputed independently.
+
+The chapter counts things exactly: no-free-lunch averages as fractions, regions of a line
+arrangement by enumerating sign vectors next to vertices, and linear pieces by pushing breakpoints
+through the layers. These tests count the same things another way: every training set instead of a
+few, regions from points beside the edges of the arrangement instead of its vertices, pieces from
+exact rational arithmetic on a grid that contains every breakpoint.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+INPUTS = list(itertools.product([0, 1], repeat=3))
+TARGETS = list(itertools.product([0, 1], repeat=len(INPUTS)))
+
+
+# --- section 1: no free lunch --------------------------------------------------------------------
+
+
+def learner_nearest_last(train, labels):
+    """1-NN in Hamming distance, the *last* nearest training input on ties."""
+    def predict(x):
+        best = min(sum(a != b for a, b in zip(x, INPUTS[i])) for i in train)
+        return [labels[k] for k, i in enumerate(train) if sum(a != b for a, b in zip(x, INPUTS[i])) == best][-1]
+    return [predict(x) for x in INPUTS]
+
+
+def learner_hash(train, labels):
+    """An arbitrary deterministic function of the training data: a pseudo-random lookup table."""
+    seed = hash((tuple(train), tuple(labels))) % (2**32)
+    return list(np.random.default_rng(seed).integers(0, 2, len(INPUTS)))
+
+
+def learner_anti_majority(train, labels):
+    return [int(2 * sum(labels) < len(labels))] * len(INPUTS)
+
+
+def learner_constant_one(train, labels):
+    return [1] * len(INPUTS)
+
+
+LEARNERS = [learner_nearest_last, learner_hash, learner_anti_majority, learner_constant_one]
+
+
+def off_training_averages(learner, train):
+    unseen = [i for i in range(len(INPUTS)) if i not in train]
+    total = Fraction(0)
+    for target in TARGETS:
+        predictions = learner(train, [target[i] for i in train])
+        total += Fraction(sum(predictions[i] == target[i] for i in unseen), len(unseen))
+    return total / len(TARGETS)
+
+
+def test_nfl_max_deviation_from_half_is_zero_over_every_training_set():
+    # nfl_max_deviation_from_half: every training set of four sizes, four learners, exact fractions.
+    deviations = [abs(off_training_averages(learner, list(train)) - Fraction(1, 2))
+                  for size in (1, 2, 4, 7) for train in itertools.combinations(range(len(INPUTS)), size)
+                  for learner in LEARNERS]
+    assert len(deviations) == 4 * (8 + 28 + 70 + 8)
+    assert max(deviations) == 0
+
+
+def test_nfl_holds_for_small_mlps_trained_per_target():
+    # The chapter's fifth learner, rewritten in NumPy with hand-written backpropagation: a ReLU MLP trained
+    # by gradient descent on each of the 256 targets (all at once), from the same initial weights.
+    rng = np.random.default_rng(0)
+    x_all = np.array(INPUTS, dtype=float) * 2 - 1
+    train = [0, 3, 5, 6]
+    unseen = [i for i in range(len(INPUTS)) if i not in train]
+    y = np.array([[t[i] for i in train] for t in TARGETS], dtype=float)            # (256, N)
+    hidden = 8
+    w1 = np.repeat(rng.normal(size=(1, 3, hidden)) / np.sqrt(3), len(TARGETS), 0)
+    b1 = np.zeros((len(TARGETS), 1, hidden))
+    w2 = np.repeat(rng.normal(size=(1, hidden)) / np.sqrt(hidden), len(TARGETS), 0)
+    b2 = np.zeros((len(TARGETS), 1))
+    x = x_all[train]
+    for _ in range(1500):
+        pre = x[None] @ w1 + b1                                   # (256, N, h)
+        h = np.maximum(pre, 0)
+        logits = np.einsum("tnh,th->tn", h, w2) + b2
+        grad_logits = (1 / (1 + np.exp(-logits)) - y) / len(train)  # d(mean BCE)/d logits
+        grad_h = grad_logits[..., None] * w2[:, None, :] * (pre > 0)
+        w2 -= 0.5 * np.einsum("tn,tnh->th", grad_logits, h)
+        b2 -= 0.5 * grad_logits.sum(1, keepdims=True)
+        w1 -= 0.5 * np.einsum("nd,tnh->tdh", x, grad_h)
+        b1 -= 0.5 * grad_h.sum(1, keepdims=True)
+    logits_all = np.einsum("tnh,th->tn", np.maximum(x_all[None] @ w1 + b1, 0), w2) + b2
+    predictions = (logits_all > 0).astype(int)
+    targets = np.array(TARGETS)
+    assert (predictions[:, train] == targets[:, train]).all(1).mean() > 0.9   # it does fit its training sets
+    total = sum(Fraction(int(c), len(unseen)) for c in (predictions[:, unseen] == targets[:, unseen]).sum(1))
+    assert total / len(TARGETS) == Fraction(1, 2)
+
+
+def test_every_learner_has_the_same_binomial_count_of_correct_unseen_predictions():
+    train = [1, 2, 6]
+    unseen = [i for i in range(len(INPUTS)) if i not in train]
+    for learner in LEARNERS:
+        counts = np.zeros(len(unseen) + 1, int)
+        for target in TARGETS:
+            predictions = learner(train, [target[i] for i in train])
+            counts[sum(predictions[i] == target[i] for i in unseen)] += 1
+        expected = [len(TARGETS) * math.comb(len(unseen), k) // 2 ** len(unseen) for k in range(len(unseen) + 1)]
+        assert counts.tolist() == expected
+
+
+# --- section 3: regions of an arrangement ---------------------------------------------------------
+
+
+def regions_by_edges(normals, offsets):
+    """Distinct sign vectors at points just beside the middle of every edge (and beyond its ends) of the arrangement."""
+    found = set()
+    for i, (a, b) in enumerate(zip(normals, offsets)):
+        point = -b * a / (a @ a)                  # a point on line i
+        direction = np.array([-a[1], a[0]])
+        params = []
+        for j, (c, e) in enumerate(zip(normals, offsets)):
+            if j != i:
+                params.append(-(c @ point + e) / (c @ direction))   # where line j crosses line i
+        params = np.sort(params)
+        gaps = np.diff(params)
+        candidates = np.concatenate([[params[0] - 1.0], params[:-1] + gaps / 2, [params[-1] + 1.0]])
+        step = 1e-3 * min(gaps.min(), 1.0)
+        for t in candidates:
+            for side in (-1.0, 1.0):
+                x = point + t * direction + side * step * a / np.linalg.norm(a)
+                found.add(tuple(normals @ x + offsets > 0))
+    return len(found)
+
+
+@pytest.mark.parametrize("seed", [212, 0, 1, 2])
+def test_regions_of_12_random_lines(seed):
+    # regions_12_lines_2d: the chapter's lines are seed 212 (normals N(0, I), offsets U(-1, 1)).
+    rng = np.random.default_rng(seed)
+    normals, offsets = rng.normal(size=(12, 2)), rng.uniform(-1, 1, size=12)
+    assert regions_by_edges(normals, offsets) == 1 + 12 + math.comb(12, 2) == 79
+
+
+# --- section 4: pieces ----------------------------------------------------------------------------
+
+
+def relu(v):
+    return v if v > 0 else 0 * v
+
+
+def tent_composed(x, depth):
+    for _ in range(depth):
+        x = 2 * relu(x) - 4 * relu(x - Fraction(1, 2))
+    return x
+
+
+def pieces_on_grid(values, grid):
+    """Linear pieces of a piecewise linear function from exact values on a grid containing every breakpoint."""
+    slopes = [(values[k + 1] - values[k]) / (grid[k + 1] - grid[k]) for k in range(len(grid) - 1)]
+    return 1 + sum(s != t for s, t in zip(slopes, slopes[1:]))
+
+
+def test_tent_pieces_L8():
+    # tent_pieces_L8: 8 layers of 2 ReLU units; breakpoints are multiples of 1/256, the grid has step 1/1024.
+    grid = [Fraction(k, 1024) for k in range(1025)]
+    values = [tent_composed(x, 8) for x in grid]
+    assert pieces_on_grid(values, grid) == 256
+    # The same function as a torch network of 8 hidden layers (2 units each), evaluated in float64 (exact here).
+    layers = [torch.nn.Linear(1, 2)] + [torch.nn.Linear(2, 2) for _ in range(7)]
+    modules = []
+    for index, layer in enumerate(layers):
+        with torch.no_grad():
+            layer.weight[:] = torch.tensor([[1.0], [1.0]]) if index == 0 else torch.tensor([[2.0, -4.0], [2.0, -4.0]])
+            layer.bias[:] = torch.tensor([0.0, -0.5])
+        modules += [layer, torch.nn.ReLU()]
+    output = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        output.weight[:] = torch.tensor([[2.0, -4.0]])
+        output.bias.zero_()
+    network = torch.nn.Sequential(*modules, output).double()
+    with torch.no_grad():
+        torch_values = network(torch.tensor([float(x) for x in grid], dtype=torch.float64)[:, None])[:, 0].tolist()
+    assert [Fraction(v) for v in torch_values] == values
+
+
+def shallow_value(x, weights, biases, out_weights):
+    return sum(v * relu(w * x + b) for w, b, v in zip(weights, biases, out_weights))
+
+
+def test_shallow_pieces_16_units():
+    # shallow_pieces_16_units: the chapter's 16-unit network switches at j/16 with slope changes 16, -32, 32, ...
+    weights = [Fraction(1)] * 16
+    biases = [Fraction(-j, 16) for j in range(16)]
+    out = [Fraction(16)] + [Fraction(32 * (-1) ** j) for j in range(1, 16)]
+    grid = [Fraction(k, 64) for k in range(-64, 129)]         # [-1, 2], every breakpoint on it
+    values = [shallow_value(x, weights, biases, out) for x in grid]
+    assert pieces_on_grid(values, grid) == 17
+    assert all(values[k] == tent_composed(grid[k], 4) for k in range(len(grid)) if 0 <= grid[k] <= 1)
+
+
+def test_one_hidden_layer_never_exceeds_units_plus_one_pieces():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        weights = [Fraction(int(w)) or Fraction(1) for w in rng.integers(-5, 6, 16)]
+        biases = [Fraction(int(b), 7) for b in rng.integers(-20, 21, 16)]
+        out = [Fraction(int(v)) for v in rng.integers(-5, 6, 16)]
+        switches = sorted({-b / w for w, b in zip(weights, biases)})
+        grid = sorted(set(switches) | {switches[0] - 1, switches[-1] + 1}
+                      | {(s + t) / 2 for s, t in zip(switches, switches[1:])})
+        values = [shallow_value(x, weights, biases, out) for x in grid]
+        assert pieces_on_grid(values, grid) <= 16 + 1
+
+
+def test_montufar_construction_reaches_the_bound_in_one_dimension():
+    # 7 tent layers fold [0, 1] 128 times; a last layer switching at 1/3 and 2/3 of each fold: 3 * 2^7 pieces.
+    grid = [Fraction(k, 768) for k in range(769)]            # breakpoints are multiples of 1/384
+    values = []
+    for x in grid:
+        t = tent_composed(x, 7)
+        values.append(relu(t - Fraction(1, 3)) + 2 * relu(Fraction(2, 3) - t))
+    bound = math.prod([(2 // 1) ** 1] * 7) * (1 + 2)
+    assert pieces_on_grid(values, grid) == bound == 384
+
+
+def test_goodfellow_6_42_as_printed_exceeds_an_elementary_upper_bound():
+    d, n, L = 2, 8, 4
+    printed = math.comb(n, d) ** (d * (L - 1)) * n**d
+    upper = math.prod(sum(math.comb(n, j) for j in range(d + 1)) for _ in range(L))
+    assert printed > upper
