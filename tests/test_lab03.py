@@ -12,7 +12,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import torch
 
 from regopt.instructor import labs
 
