@@ -1,0 +1,175 @@
+"""Lab 8's tests catch the mistakes students make, and accept the solution.
+
+As in tests/test_lab02.py: each case replaces one answer of ``solutions/08_no_free_lunch.ipynb`` by a
+plausible mistake and runs that exercise's test cell in-process, split into its visible and hidden
+parts; the case states which part must reject it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+try:
+    from regopt.instructor import labs
+except ImportError:  # before the instructor tooling moved
+    from regopt import labs
+
+SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "08_no_free_lunch.ipynb"
+CELLS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(SOLUTION, as_version=4).cells
+         if c.cell_type == "code" and "nbgrader" in c.metadata}
+EXERCISES = ["ex1", "ex2", "ex3", "ex4", "ex5", "ex6"]
+
+
+def split_test(source: str) -> tuple[str, str]:
+    visible, _, rest = source.partition(labs.HIDDEN_BEGIN)
+    hidden, _, after = rest.partition(labs.HIDDEN_END)
+    assert hidden.strip(), "every Lab 8 test cell has hidden tests"
+    return visible, hidden + after
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lab_default_dtype():
+    """The lab sets float64 as torch's default dtype; restore it for the other modules."""
+    previous = torch.get_default_dtype()
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.fixture(scope="module")
+def solved_namespace() -> dict:
+    namespace: dict = {"__name__": "__lab08__"}
+    order = ["imports"] + [f"{ex}-{part}" for ex in EXERCISES for part in ("solution", "tests")]
+    order.insert(order.index("ex3-solution"), "ex3-given")
+    for grade_id in order:
+        exec(compile(CELLS[grade_id], grade_id, "exec"), namespace)  # noqa: S102 - our own notebook
+    return namespace
+
+
+def run_exercise(namespace: dict, exercise: str, answer: str) -> tuple[str, str] | None:
+    """Run `answer` then the exercise's tests; return (failed part, error type), or None."""
+    scope = dict(namespace)
+    exec(compile(answer, f"{exercise}-answer", "exec"), scope)  # noqa: S102
+    visible, hidden = split_test(CELLS[f"{exercise}-tests"])
+    for part, source in (("visible", visible), ("hidden", hidden)):
+        try:
+            exec(compile(source, f"{exercise}-{part}", "exec"), scope)  # noqa: S102
+        except Exception as error:  # noqa: BLE001 - any error fails a test cell for the grader too
+            return part, type(error).__name__
+    return None
+
+
+def test_every_test_cell_has_visible_and_hidden_parts():
+    for exercise in EXERCISES:
+        visible, hidden = split_test(CELLS[f"{exercise}-tests"])
+        assert "assert" in visible and "assert" in hidden, exercise
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_the_solution_passes_every_test(solved_namespace, exercise):
+    assert run_exercise(solved_namespace, exercise, CELLS[f"{exercise}-solution"]) is None
+
+
+EX2_RUN = """
+nfl_averages = {f.__name__: average_off_training_accuracy(f, [0, 3, 5])
+                for f in (nearest_neighbour, majority, constant, parity_fit)}
+"""
+EX5_RUN = """
+tent_pieces = {d: count_pieces(grid[:, 0].numpy(), tent_network(d)(grid)[:, 0].detach().numpy()) for d in range(1, 9)}
+"""
+
+MISTAKES = {
+    "ex1 last nearest neighbour on ties": ("ex1", "hidden", """
+def nearest_neighbour(train_index, train_labels):
+    train_labels = np.asarray(train_labels)
+    distances = np.abs(INPUTS[:, None, :] - INPUTS[None, train_index, :]).sum(-1)
+    return train_labels[len(train_index) - 1 - distances[:, ::-1].argmin(1)]
+"""),
+    "ex1 farthest instead of nearest": ("ex1", "visible", """
+def nearest_neighbour(train_index, train_labels):
+    train_labels = np.asarray(train_labels)
+    distances = np.abs(INPUTS[:, None, :] - INPUTS[None, train_index, :]).sum(-1)
+    return train_labels[distances.argmax(1)]
+"""),
+    "ex2 float average": ("ex2", "visible", """
+def average_off_training_accuracy(learner, train_index):
+    unseen = [i for i in range(8) if i not in train_index]
+    return float(np.mean([np.mean(np.asarray(learner(train_index, t[train_index]))[unseen] == t[unseen])
+                          for t in TARGETS]))
+""" + EX2_RUN),
+    "ex2 accuracy over all inputs, training set included": ("ex2", "visible", """
+def average_off_training_accuracy(learner, train_index):
+    total = Fraction(0)
+    for t in TARGETS:
+        total += Fraction(int(np.sum(np.asarray(learner(train_index, t[train_index])) == t)), 8)
+    return total / len(TARGETS)
+""" + EX2_RUN),
+    "ex3 a fixed step that jumps over small regions": ("ex3", "visible", """
+def count_regions(normals, offsets):
+    found = set()
+    for i, j in itertools.combinations(range(len(normals)), 2):
+        A, b = normals[[i, j]], offsets[[i, j]]
+        vertex = np.linalg.solve(A, -b)
+        for signs in itertools.product([-1.0, 1.0], repeat=2):
+            step = np.linalg.solve(A, np.array(signs))
+            found.add(tuple(normals @ (vertex + 0.01 * step / np.linalg.norm(step)) + offsets > 0))
+    return len(found)
+regions_12 = count_regions(lines_normals, lines_offsets)
+"""),
+    "ex3 four regions per vertex, no deduplication": ("ex3", "visible", """
+def count_regions(normals, offsets):
+    return 4 * len(list(itertools.combinations(range(len(normals)), 2)))
+regions_12 = count_regions(lines_normals, lines_offsets)
+"""),
+    "ex4 output layer computes half the tent": ("ex4", "visible", """
+def tent_network(depth):
+    layers = []
+    for layer in range(depth):
+        linear = nn.Linear(1 if layer == 0 else 2, 2)
+        with torch.no_grad():
+            linear.weight[:] = torch.tensor([[1.0], [1.0]]) if layer == 0 else torch.tensor([[2.0, -4.0], [2.0, -4.0]])
+            linear.bias[:] = torch.tensor([0.0, -0.5])
+        layers += [linear, nn.ReLU()]
+    output = nn.Linear(2, 1)
+    with torch.no_grad():
+        output.weight[:] = torch.tensor([[1.0, -2.0]])
+        output.bias.zero_()
+    return nn.Sequential(*layers, output)
+"""),
+    "ex5 exact slope comparison": ("ex5", "hidden", """
+def count_pieces(xs, ys):
+    slopes = np.diff(np.asarray(ys, float)) / np.diff(np.asarray(xs, float))
+    return 1 + int(np.sum(slopes[1:] != slopes[:-1]))
+""" + EX5_RUN),
+    "ex5 a fixed absolute tolerance": ("ex5", "hidden", """
+def count_pieces(xs, ys):
+    slopes = np.diff(np.asarray(ys, float)) / np.diff(np.asarray(xs, float))
+    return 1 + int(np.sum(np.abs(slopes[1:] - slopes[:-1]) > 1e-2))
+""" + EX5_RUN),
+    "ex6 first unit's slope change doubled": ("ex6", "visible", """
+def shallow_sawtooth(depth):
+    n = 2**depth
+    shallow = nn.Sequential(nn.Linear(1, n), nn.ReLU(), nn.Linear(n, 1))
+    with torch.no_grad():
+        shallow[0].weight[:] = 1.0
+        shallow[0].bias[:] = -torch.arange(n) / n
+        shallow[2].weight[:] = (2.0 * n * (-1.0) ** torch.arange(n))[None, :]
+        shallow[2].bias.zero_()
+    return shallow
+shallow_units_needed = {d: tent_pieces[d] - 1 for d in range(1, 9)}
+deep_units = {d: 2 * d for d in range(1, 9)}
+"""),
+    "ex6 one unit per piece": ("ex6", "visible", CELLS["ex6-solution"].split("shallow_units_needed, deep_units")[0] + """
+shallow_units_needed = {d: tent_pieces[d] for d in range(1, 9)}
+deep_units = {d: 2 * d for d in range(1, 9)}
+"""),
+}
+
+
+@pytest.mark.parametrize("name", MISTAKES)
+def test_a_plausible_mistake_is_caught_where_expected(solved_namespace, name):
+    exercise, part, answer = MISTAKES[name]
+    assert run_exercise(solved_namespace, exercise, answer) == (part, "AssertionError")
