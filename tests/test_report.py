@@ -42,6 +42,11 @@ def test_markdown_table_right_aligns_numeric_columns_only():
     assert right.endswith(":") and not right.startswith(":")
 
 
+def test_numbers_formatted_by_the_caller_align_as_numbers():
+    rule = markdown_table(["λ", "k", "name"], [["0.0215", "1.4e-13", "a"], ["10", "−3.5%", "b2"]]).splitlines()[1]
+    assert [cell.strip().endswith(":") for cell in rule.strip("|").split("|")] == [True, True, False]
+
+
 def test_markdown_table_uses_fmt_and_keeps_strings_as_given():
     rows = parse_table(render(markdown_table(["a", "b"], [[0.123456, "0.123456"]], fmt=".1e")))
     assert rows[1] == ["1.2e-01", "0.123456"]

@@ -10,6 +10,7 @@ notebook runs everywhere.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +52,9 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     myst_glue(name, value, display=display)
 
 
+_NUMBER = re.compile(r"[-+\u2212]?(\d[\d,]*\.?\d*|\.\d+)([eE][-+\u2212]?\d+)?%?|\u2014")
+
+
 def _cell(value: object, fmt: str) -> tuple[str, bool]:
     """A table cell as Markdown text, and whether it is a number (numbers align right)."""
     if isinstance(value, (bool, np.bool_)):
@@ -63,7 +67,8 @@ def _cell(value: object, fmt: str) -> tuple[str, bool]:
         return str(int(value)), True
     text = " ".join(str(value).split())  # a newline would end the table row
     # A bare "|" would split the cell; Markdown (GFM and MyST alike) reads "\|" as the character.
-    return text.replace("|", "\\|"), False
+    # Numbers the caller formatted itself ("0.0215", "1.4e-13", "12.5%") still align as numbers.
+    return text.replace("|", "\\|"), bool(_NUMBER.fullmatch(text))
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], fmt: str = ".3f") -> str:
