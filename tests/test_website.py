@@ -228,6 +228,7 @@ def test_execution_cache_is_emptied_by_code_changes_only(tmp_path, monkeypatch):
     module.write_text('"""Training."""\n\ndef fit(x):\n    return x + 1\n')
     (package / "instructor" / "grading.py").write_text("MARKS = 1\n")
     monkeypatch.delenv("REGOPT_FAST", raising=False)
+    monkeypatch.delenv("REGOPT_DATA", raising=False)
 
     def fingerprint():
         return regopt_build.execution_fingerprint(tmp_path, package)
@@ -240,7 +241,15 @@ def test_execution_cache_is_emptied_by_code_changes_only(tmp_path, monkeypatch):
     module.write_text('"""Training."""\n\ndef fit(x):\n    return x + 2\n')
     changed = fingerprint()
     assert changed != first, "a change to the library's code must re-execute the chapters"
+    for where in ("a", "b"):  # the same data seen from two clones: same outputs
+        raw = tmp_path / where / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        (raw / "t10k-labels-idx1-ubyte").write_bytes(bytes(10008))
+    monkeypatch.setenv("REGOPT_DATA", str(tmp_path / "a"))
+    with_data = fingerprint()
+    monkeypatch.setenv("REGOPT_DATA", str(tmp_path / "b"))
+    assert fingerprint() == with_data != changed
     monkeypatch.setenv("REGOPT_FAST", "1")
-    assert fingerprint() != changed, "fast-mode outputs must never be reused at full fidelity"
+    assert fingerprint() != with_data, "fast-mode outputs must never be reused at full fidelity"
     (tmp_path / "constraints.txt").write_text("torch==2.14.1\n")
-    assert fingerprint() not in {first, changed}
+    assert fingerprint() not in {first, changed, with_data}
