@@ -9,16 +9,28 @@ metadata stripped by their editor. Grading runs with the command's default
 limits (60 s per cell, 600 s per notebook), in fast mode as ``regopt grade``
 does by default.
 
-    python benchmarks/bench_grading.py [--jobs 2] [--n 100] [--keep DIR]
+    python benchmarks/bench_grading.py [--jobs 2] [--n 100] [--keep DIR] [--baseline SRC]
 
-It prints the wall-clock time, the time per submission and the statuses.
+It prints the wall-clock time, the CPU time of the grading processes, the time per
+submission and the statuses. ``--baseline SRC`` grades the same batch first with
+the grader of another source tree (``SRC/regopt``, run as ``python -m regopt.cli``
+or ``regopt.instructor.cli``) and prints the ratio new/old of wall and CPU time, both
+measured in this run. To compare with the grader before the sandbox (commit 8ed255a),
+with today's student library in both:
+
+    mkdir -p /tmp/old/src && cp -r src/regopt /tmp/old/src/ && rm -r /tmp/old/src/regopt/instructor
+    for f in grading _grading_worker cli labs course; do
+        git show 8ed255a:src/regopt/$f.py > /tmp/old/src/regopt/$f.py; done
+    python benchmarks/bench_grading.py --n 100 --baseline /tmp/old/src
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -58,34 +70,63 @@ def make_batch(folder: Path, n: int, seed: int = 0) -> None:
         nbformat.write(nb, folder / f"student_{i:03d}.ipynb")
 
 
+def grade(command: list[str], jobs: list[str], submissions: Path, out: Path, env: dict[str, str]) -> dict:
+    """Run one grading command; wall and CPU seconds (of it and its children), and the sheet."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    run = subprocess.run([*command, "grade", str(SOLUTION), str(submissions), "--out", str(out), "--quiet", *jobs],
+                         capture_output=True, text=True, env=env)
+    elapsed = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if run.returncode not in (0, 1):
+        raise SystemExit(f"{command} failed:\n{run.stdout}\n{run.stderr}")
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": elapsed, "cpu": cpu, "rows": rows, "stderr": run.stderr}
+
+
+def report(label: str, result: dict, jobs: int) -> None:
+    rows, elapsed = result["rows"], result["wall"]
+    statuses = Counter(row["status"] for row in rows)
+    print(f"{label}: graded {len(rows)} submissions of Lab 1 with --jobs {jobs} in {elapsed:.0f} s wall, "
+          f"{result['cpu']:.0f} s CPU ({elapsed / 60:.1f} min; {elapsed * jobs / len(rows):.1f} s of a worker "
+          f"per submission)")
+    print("  statuses:", ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--keep", type=Path, default=None, help="keep the batch, sheet and feedback here")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a source folder holding another regopt whose grader to compare with")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-grading-")) if args.keep is None else args.keep
     submissions = work / "submissions"
     submissions.mkdir(parents=True, exist_ok=True)
     make_batch(submissions, args.n)
-    regopt = Path(sys.executable).parent / "regopt"
-    command = [str(regopt) if regopt.exists() else sys.executable, *([] if regopt.exists() else ["-m", "regopt.instructor.cli"]),
-               "grade", str(SOLUTION), str(submissions), "--out", str(work / "grades.csv"),
-               "--jobs", str(args.jobs), "--quiet"]
-    started = time.monotonic()
-    run = subprocess.run(command, capture_output=True, text=True)
-    elapsed = time.monotonic() - started
-    if run.returncode != 0:
-        print(run.stdout, run.stderr, sep="\n")
-        return run.returncode
-    with open(work / "grades.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    statuses = Counter(row["status"] for row in rows)
-    print(f"graded {len(rows)} submissions of Lab 1 with --jobs {args.jobs} in {elapsed:.0f} s "
-          f"({elapsed / 60:.1f} min; {elapsed * args.jobs / len(rows):.1f} s of a worker per submission)")
-    print("statuses:", ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
-    print("target: 100 submissions within 600 s on 2 cores:", "met" if elapsed * 100 / len(rows) <= 600 else "NOT met")
+    jobs = ["--jobs", str(args.jobs)]
+    results = {}
+    if args.baseline is not None:
+        old_cli = "regopt.instructor.cli" if (args.baseline / "regopt" / "instructor").is_dir() else "regopt.cli"
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(args.baseline.resolve()),
+                                                          os.environ.get("PYTHONPATH", "")]))
+        results["baseline"] = grade([sys.executable, "-m", old_cli], jobs, submissions,
+                                    work / "grades-baseline.csv", env)
+    new = grade([sys.executable, "-m", "regopt.instructor.cli"], jobs, submissions, work / "grades.csv",
+                dict(os.environ))
+    results["this tree"] = new
+    for label, result in results.items():
+        report(label, result, args.jobs)
+    if "baseline" in results:
+        old = results["baseline"]
+        print(f"ratio this tree / baseline: wall {new['wall'] / old['wall']:.2f}, CPU {new['cpu'] / old['cpu']:.2f}")
+    elapsed = new["wall"]
+    print("target: 100 submissions within 600 s on 2 cores:",
+          "met" if elapsed * 100 / len(new["rows"]) <= 600 else "NOT met")
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

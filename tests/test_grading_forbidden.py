@@ -1,6 +1,6 @@
 """Forbidden names: an answer that calls the implementation it was asked to write scores 0 there.
 
-A small lab written here (two exercises, no torch, so that its kernels start in a second)
+The small lab of ``tests/minilab.py`` (two exercises, no torch: its kernels start in a second)
 forbids ``math.sqrt`` and ``operator.pow`` in exercise 1. Each hostile submission hides
 the forbidden call in another way; all are graded end to end in one ``grade_folder`` run.
 Dynamic access the static reading cannot follow is graded and marked for review.
@@ -8,48 +8,12 @@ Dynamic access the static reading cannot follow is graded and marked for review.
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import minilab
 import nbformat
 import pytest
+from minilab import mini_solution, write_solution
 
-from regopt.instructor import course, grading, labs
-
-ROOT = Path(__file__).resolve().parents[1]
-FORBIDDEN = ["math.sqrt", "operator.pow"]
-
-
-def _cell(source: str, grade_id: str, *, grade=False, solution=False, points=None, forbidden=None):
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["nbgrader"] = {"grade": grade, "grade_id": grade_id, "locked": not solution,
-                                 "schema_version": 3, "solution": solution, "task": False}
-    if points is not None:
-        cell.metadata["nbgrader"]["points"] = points
-    if forbidden is not None:
-        cell.metadata["regopt"] = {"forbidden": forbidden}
-    return cell
-
-
-def mini_solution() -> nbformat.NotebookNode:
-    md = nbformat.v4.new_markdown_cell
-    cells = [
-        md("# Lab 98: Square roots by hand"),
-        _cell("import math\nimport operator", "setup"),
-        md("## Exercise 1\nWrite `root(x)`, the square root of `x >= 0`, without `math.sqrt`."),
-        _cell("def root(x):\n    ### BEGIN SOLUTION\n    return x ** 0.5\n    ### END SOLUTION",
-              "ex1-solution", solution=True),
-        _cell("assert abs(root(4.0) - 2.0) < 1e-12\n### BEGIN HIDDEN TESTS\n"
-              "assert abs(root(2.0) ** 2 - 2.0) < 1e-9\n### END HIDDEN TESTS",
-              "ex1-tests", grade=True, points=2, forbidden=FORBIDDEN),
-        md("## Exercise 2\nWrite `cube(x)`; here anything goes."),
-        _cell("def cube(x):\n    ### BEGIN SOLUTION\n    return x * x * x\n    ### END SOLUTION",
-              "ex2-solution", solution=True),
-        _cell("assert cube(2) == 8", "ex2-tests", grade=True, points=1),
-    ]
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
-
+from regopt.instructor import feedback, grading, labs
 
 #: name -> (replacement of exercise 1's answer, cells added before it, expected status, ex1 points)
 HOSTILE = {
@@ -74,30 +38,19 @@ HOSTILE = {
 
 
 def submission(solved: nbformat.NotebookNode, answer: str, added: list[str]) -> nbformat.NotebookNode:
-    nb = nbformat.from_dict(nbformat.reads(nbformat.writes(solved), as_version=4))
-    position = next(i for i, c in enumerate(nb.cells)
-                    if c.metadata.get("nbgrader", {}).get("grade_id") == "ex1-solution")
-    nb.cells[position].source = answer
-    for offset, source in enumerate(added):
-        nb.cells.insert(position + offset, nbformat.v4.new_code_cell(source))
-    return nb
+    return minilab.submission(solved, {"ex1-solution": answer}, {"ex1-solution": added})
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("forbidden")
-    solution = folder / "98_roots.ipynb"
-    nbformat.write(mini_solution(), solution)
-    info = course.course_info(ROOT)
-    course.sync_notebook(solution, kind="lab", info=info)  # the Colab set-up cell, as every solution has
-    solved = labs.solved_lab(solution, info)
+    solution, solved = write_solution(folder)
     submissions = folder / "submissions"
     submissions.mkdir()
     for name, (answer, added, _, _) in HOSTILE.items():
         nbformat.write(submission(solved, answer, added), submissions / f"{name}.ipynb")
     # Exercise 2 may use math.sqrt: the list belongs to exercise 1's test cell only.
-    free = submission(solved, HOSTILE["honest"][0], [])
-    free.cells[-2].source = "def cube(x):\n    return math.sqrt(x * x) ** 3"
+    free = minilab.submission(solved, {"ex2-solution": "def cube(x):\n    return math.sqrt(x * x) ** 3 * (1 if x > 0 else -1)"})
     nbformat.write(free, submissions / "sqrt_in_exercise_2.ipynb")
     results = grading.grade_folder(solution, submissions, jobs=2, cell_timeout=30, timeout=120)
     by_name = {r.student: r for r in results}
@@ -119,7 +72,7 @@ def test_the_feedback_names_the_forbidden_use_and_why(graded):
     [ex1] = [o for o in result.outcomes if o.grade_id == "ex1-tests"]
     assert ex1.visible == "passed" and ex1.points == 0, "the code works; the rule costs the points"
     assert any("math.sqrt" in e and "write it yourself" in e for e in ex1.errors), ex1.errors
-    page = grading.feedback_html(result, grading.load_solution(graded["__solution__"]))
+    page = feedback.feedback_html(result, grading.load_solution(graded["__solution__"]))
     assert "math.sqrt" in page and "write it yourself" in page
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -196,3 +198,48 @@ def test_solved_lab_is_the_lab_with_the_solutions_answers(solution):
             assert "NotImplementedError" not in filled.source and "### " not in filled.source
         else:
             assert filled.source == blank.source
+
+
+@pytest.mark.parametrize("config, message", [
+    ("repository: [unclosed\n", "is not valid YAML"),
+    ("- a list\n", "expected a mapping"),
+    ("title: x\n", "must define repository.url and repository.branch"),
+])
+def test_cli_bad_config_exits_2_with_one_line(tmp_path, capsys, config, message):
+    root = copy_course(tmp_path)
+    (root / "_config.yml").write_text(config)
+    assert main(["labs", "--check", "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "_config.yml" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_cli_version_and_short_jobs_option(capsys):
+    import regopt
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"regopt {regopt.__version__}"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["grade", "--help"])
+    assert exit_info.value.code == 0 and "-j JOBS, --jobs JOBS" in capsys.readouterr().out
+
+
+def test_the_instructor_commands_never_import_torch():
+    code = ("import sys\nfrom regopt.instructor.cli import main\n"
+            "for argv in (['grade', '--help'], ['labs', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "main(['labs', '--check'])\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr
+
+
+def test_the_student_library_is_lazy():
+    code = ("import sys\nimport regopt\nassert 'torch' not in sys.modules\n"
+            "assert regopt.pick(1, 2) in (1, 2) and 'torch' not in sys.modules\n"
+            "regopt.MLP\nassert 'torch' in sys.modules and 'regopt.models' in sys.modules\n"
+            "assert callable(regopt.fit) and regopt.Dataset\n"
+            "try:\n    regopt.nothing\nexcept AttributeError as e:\n    assert 'nothing' in str(e)\n"
+            "else:\n    raise SystemExit('no AttributeError')\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr

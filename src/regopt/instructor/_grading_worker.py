@@ -1,14 +1,22 @@
 """Runs one graded notebook in a fresh kernel; used by :mod:`regopt.instructor.grading` only.
 
-``python _grading_worker.py NOTEBOOK RESULT.json --cell-timeout S --timeout S --max-output-bytes N``
+``python _grading_worker.py NOTEBOOK --result-fd N --cell-timeout S --timeout S
+--max-output-bytes N --kernel-home DIR --ipc-dir DIR --kernel-prefix JSON``
 
 It is run by path in its own process, so it imports nothing from ``regopt``
-(whose package imports torch, seconds this process does not need). The result
-file is rewritten after every cell, so that whatever ran is known even if this
-process is killed: per cell ``status`` ("ok", "error", "not-run",
-"kernel-died") with ``ename``, ``evalue`` and ``traceback`` for errors; and
-``kernel_died``, ``timed_out``, ``huge_output_cells``, ``kernel_pid``,
-``finished`` for the whole run.
+(seconds this process does not need). It reports over the file descriptor
+``--result-fd``, a pipe that only the grader and this process hold: the kernel
+never inherits it, and in a sandbox it cannot see this process at all. One JSON
+object per line: ``{"cell": i, "result": {...}}`` after every cell (``status``
+"ok", "error", "kernel-died", with ``ename``, ``evalue``, ``traceback`` for
+errors), then ``{"state": {...}}`` with ``kernel_died``, ``timed_out``,
+``huge_output_cells``, ``finished``. Nothing the kernel writes to a file is read.
+
+The kernel is started with ``--kernel-prefix`` before its own command (the
+sandbox and the resource limiter of :mod:`regopt.instructor.sandbox`), talks to
+this process over Unix sockets in ``--ipc-dir`` (it may have no network), and
+runs in the empty folder ``--kernel-home``. The graded notebook, with its hidden
+tests, stays in this process's own folder.
 
 Limits: each cell may run ``cell_timeout`` seconds (then the kernel is
 interrupted, the cell counts as failed with ``CellTimeoutError``, and the run
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -28,7 +37,46 @@ from pathlib import Path
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def run(notebook: Path, result_path: Path, cell_timeout: float, timeout: float, max_output_bytes: int) -> int:
+class Channel:
+    """Writes one JSON line per message to the pipe the grader reads."""
+
+    def __init__(self, fd: int) -> None:
+        os.set_inheritable(fd, False)  # never passed on to the kernel
+        self.fd = fd
+
+    def send(self, message: dict) -> None:
+        data = (json.dumps(message) + "\n").encode()
+        while data:
+            data = data[os.write(self.fd, data):]
+
+
+def _kernel_manager(prefix: list[str], ipc_dir: Path):
+    from jupyter_client.manager import AsyncKernelManager
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        """Starts the kernel behind ``prefix`` (sandbox and limits), on Unix sockets."""
+
+        def format_kernel_cmd(self, extra_arguments=None):
+            return [*prefix, *super().format_kernel_cmd(extra_arguments)]
+
+    km = SandboxedKernelManager(kernel_name="python3", transport="ipc", ip=str(ipc_dir / "kernel"),
+                                connection_file=str(ipc_dir / "kernel.json"))
+    # A signal to the sandbox's process group never reaches the kernel inside: interrupt by message.
+    km.kernel_spec.interrupt_mode = "message"
+    return km
+
+
+def _cell_result(reply: dict, started: float, output_bytes: int) -> dict:
+    result = {"status": "ok" if reply.get("status", "ok") == "ok" else "error",
+              "seconds": round(time.monotonic() - started, 3), "output_bytes": output_bytes}
+    if result["status"] == "error":
+        result["ename"] = str(reply.get("ename", "Error"))[:200]
+        result["evalue"] = str(reply.get("evalue", ""))[:2000]
+        result["traceback"] = [_ANSI.sub("", str(line))[:2000] for line in reply.get("traceback", [])][-60:]
+    return result
+
+
+def run(notebook: Path, channel: Channel, args: argparse.Namespace) -> int:
     # nbformat imports jsonschema, which imports rfc3987_syntax when it can, only to check "iri"
     # formats that notebooks never use; building its grammar costs seconds of CPU per submission.
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
@@ -37,50 +85,36 @@ def run(notebook: Path, result_path: Path, cell_timeout: float, timeout: float, 
     from nbclient.exceptions import DeadKernelError
 
     nb = nbformat.read(notebook, as_version=4)
-    results: list[dict] = [{"status": "not-run"} for _ in nb.cells]
-    state = {"cells": results, "kernel_died": False, "timed_out": False, "output_bytes": 0,
-             "huge_output_cells": [], "kernel_pid": None, "finished": False}
-
-    def save() -> None:
-        tmp = result_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state), encoding="utf-8")
-        tmp.replace(result_path)
+    notebook.unlink()  # the hidden tests stay in this process only, out of the kernel's reach
+    output_bytes = [0] * len(nb.cells)
+    state = {"kernel_died": False, "timed_out": False, "huge_output_cells": [], "finished": False}
 
     class Client(NotebookClient):
         """Counts each cell's output and discards it."""
 
         def output(self, outs, msg, display_id, cell_index):
             content = msg.get("content", {})
-            size = len(json.dumps(content.get("data", content.get("text", ""))))
-            results[cell_index]["output_bytes"] = results[cell_index].get("output_bytes", 0) + size
-            state["output_bytes"] += size
-            if results[cell_index]["output_bytes"] > max_output_bytes \
-                    and cell_index not in state["huge_output_cells"]:
+            output_bytes[cell_index] += len(json.dumps(content.get("data", content.get("text", ""))))
+            if output_bytes[cell_index] > args.max_output_bytes and cell_index not in state["huge_output_cells"]:
                 state["huge_output_cells"].append(cell_index)
             return None
 
     replies: dict[int, dict] = {}
-
-    def on_executed(cell, cell_index, execute_reply):
-        replies[cell_index] = execute_reply.get("content", {})
-
     client = Client(
-        nb, timeout=int(max(1, cell_timeout)), kernel_name="python3", allow_errors=True,
+        nb, km=_kernel_manager(json.loads(args.kernel_prefix), args.ipc_dir),
+        timeout=int(max(1, args.cell_timeout)), allow_errors=True,
         interrupt_on_timeout=True, shutdown_kernel="immediate", record_timing=False,
         error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran past the time limit",
                           "traceback": []},
-        resources={"metadata": {"path": str(notebook.parent)}}, on_cell_executed=on_executed,
+        resources={"metadata": {"path": str(args.kernel_home)}},
+        on_cell_executed=lambda cell, cell_index, execute_reply: replies.__setitem__(
+            cell_index, execute_reply.get("content", {})),
         extra_arguments=["--HistoryManager.hist_file=:memory:"],  # as nbgrader: no shared history file
     )
-    deadline = time.monotonic() + timeout
-    client.timeout_func = lambda cell: max(1.0, min(cell_timeout, deadline - time.monotonic()))
+    deadline = time.monotonic() + args.timeout
+    client.timeout_func = lambda cell: max(1.0, min(args.cell_timeout, deadline - time.monotonic()))
     try:
-        with client.setup_kernel():
-            try:
-                state["kernel_pid"] = client.km.provisioner.process.pid
-            except AttributeError:
-                pass
-            save()
+        with client.setup_kernel(cleanup_kc=True):  # shut the kernel down (we passed our own km)
             for index, cell in enumerate(nb.cells):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -90,39 +124,35 @@ def run(notebook: Path, result_path: Path, cell_timeout: float, timeout: float, 
                 try:
                     client.execute_cell(cell, index)
                 except DeadKernelError:
-                    results[index] = {"status": "kernel-died"}
+                    channel.send({"cell": index, "result": {"status": "kernel-died"}})
                     state["kernel_died"] = True
                     break
-                reply = replies.pop(index, {})
-                result = {"status": "ok" if reply.get("status", "ok") == "ok" else "error",
-                          "seconds": round(time.monotonic() - started, 3),
-                          "output_bytes": results[index].get("output_bytes", 0)}
-                if result["status"] == "error":
-                    result["ename"] = str(reply.get("ename", "Error"))
-                    result["evalue"] = str(reply.get("evalue", ""))[:2000]
-                    result["traceback"] = [_ANSI.sub("", str(line)) for line in reply.get("traceback", [])][-60:]
-                    if result["ename"] == "CellTimeoutError" and remaining < cell_timeout:
-                        state["timed_out"] = True  # the notebook's limit, not the cell's
-                results[index] = result
-                save()
+                result = _cell_result(replies.pop(index, {}), started, output_bytes[index])
+                if result.get("ename") == "CellTimeoutError" and remaining < args.cell_timeout:
+                    state["timed_out"] = True  # the notebook's limit, not the cell's
+                channel.send({"cell": index, "result": result})
                 if state["timed_out"]:
                     break
     except DeadKernelError:
         state["kernel_died"] = True
     state["finished"] = True
-    save()
+    channel.send({"state": state})
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="_grading_worker.py")
     parser.add_argument("notebook", type=Path)
-    parser.add_argument("result", type=Path)
+    parser.add_argument("--result-fd", type=int, required=True)
     parser.add_argument("--cell-timeout", type=float, required=True)
     parser.add_argument("--timeout", type=float, required=True)
     parser.add_argument("--max-output-bytes", type=int, required=True)
+    parser.add_argument("--kernel-home", type=Path, required=True)
+    parser.add_argument("--ipc-dir", type=Path, required=True)
+    parser.add_argument("--kernel-prefix", default="[]")
     args = parser.parse_args(argv)
-    return run(args.notebook, args.result, args.cell_timeout, args.timeout, args.max_output_bytes)
+    channel = Channel(args.result_fd)
+    return run(args.notebook, channel, args)
 
 
 if __name__ == "__main__":

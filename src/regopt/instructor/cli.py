@@ -6,21 +6,25 @@
     Exit 1 (and say which) if a lab is missing or differs from what its solution
     generates; nothing is written.
 ``regopt grade SOLUTION SUBMISSIONS_DIR --out grades.csv``
-    Grade every file of ``SUBMISSIONS_DIR`` (see :mod:`regopt.instructor.grading`): one CSV
-    row per file and one HTML feedback file per student.
+    Grade every file of ``SUBMISSIONS_DIR`` (see :mod:`regopt.instructor.grading`): one
+    CSV row per file, one HTML feedback file per student, and a one-page summary of
+    the class beside the CSV.
 
-Exit status: 0 when the command did its job (for ``grade``: it graded every
-file it could, whatever the submissions contained); 1 when ``labs --check``
-finds stale labs, or when the solution does not score full marks on itself
-(``--check-solution``); 2 for an instructor's mistake (a missing solution, a
-malformed solution, a bad path or option), with a message saying what to fix.
+Exit status: 0 when the command did its job (for ``grade``: it graded the files it
+could, whatever the submissions contained); 1 when ``labs --check`` finds stale
+labs, when the solution does not score full marks on itself (``--check-solution``),
+or when not a single submission could be graded; 2 for an instructor's mistake (a
+missing or malformed solution, a bad ``_config.yml``, a bad path or option, a
+missing extra), with one line saying what to fix.
+
+Arguments are parsed before anything heavy is imported: ``regopt grade --help``
+and ``regopt labs`` never import torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,30 +33,36 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_FAILED_CHECK = 1
 EXIT_INSTRUCTOR_ERROR = 2
+#: Modules of the ``instructor`` extra, named in the message when one is missing.
+_EXTRA_MODULES = {"nbformat", "nbclient", "nbgrader", "yaml", "jupyter_client", "ipykernel", "matplotlib"}
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is invalid; expected a positive number of seconds")
-    return value
+def _number(kind: type, minimum: float, unit: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {unit}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is invalid; expected {unit} of at least {minimum}")
+        return value
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is invalid; expected a positive integer")
-    return value
+_seconds = _number(float, 1e-9, "a positive number of seconds")
+_count = _number(int, 1, "a positive integer")
+_megabytes = _number(int, 1, "a positive number of megabytes")
+
+
+def _version() -> str:
+    from regopt import __version__
+
+    return f"regopt {__version__}"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="regopt", description="Course tools: generate labs, grade submissions.")
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True)
 
     labs = commands.add_parser("labs", help="generate labs/ from solutions/ (or check it is up to date)")
@@ -62,20 +72,33 @@ def _parser() -> argparse.ArgumentParser:
     grade = commands.add_parser("grade", help="grade a folder of submitted notebooks")
     grade.add_argument("solution", type=Path, help="the solution notebook, e.g. solutions/01_penalties.ipynb")
     grade.add_argument("submissions", type=Path, help="folder with one submitted file per student")
-    grade.add_argument("--out", type=Path, required=True, help="the CSV grade sheet to write")
+    grade.add_argument("--out", type=Path, required=True,
+                       help="the CSV grade sheet to write (the class summary goes beside it)")
     grade.add_argument("--feedback-dir", type=Path, default=None,
                        help="where to write one HTML feedback file per student (default: feedback/ beside --out)")
-    grade.add_argument("--timeout", type=_positive_float, default=600.0,
+    grade.add_argument("--timeout", type=_seconds, default=600.0,
                        help="seconds a whole notebook may run (default 600)")
-    grade.add_argument("--cell-timeout", type=_positive_float, default=60.0,
-                       help="seconds one cell may run before it is interrupted (default 60; the longest "
-                            "cell of a solved Lab 1 takes seconds in fast mode)")
-    grade.add_argument("--jobs", type=_positive_int, default=1,
+    grade.add_argument("--cell-timeout", type=_seconds, default=60.0,
+                       help="seconds one cell may run before it is interrupted (default 60)")
+    grade.add_argument("-j", "--jobs", type=_count, default=1,
                        help="submissions graded at once, each in its own process and kernel (default 1)")
     grade.add_argument("--full", action="store_true",
                        help="run at full size (default: REGOPT_FAST=1, as the tests hold at any size)")
-    grade.add_argument("--max-output", type=_positive_int, default=1_000_000,
+    grade.add_argument("--max-output", type=_count, default=1_000_000,
                        help="bytes of output one cell may print before it is flagged (default 1000000)")
+    limits = grade.add_argument_group("limits of each kernel")
+    limits.add_argument("--memory", type=_megabytes, default=8192,
+                        help="address space in MB (default 8192; torch alone reserves about 3500)")
+    limits.add_argument("--max-processes", type=_count, default=512,
+                        help="processes and threads of your user account (default 512; not enforced for root)")
+    limits.add_argument("--max-file-size", type=_megabytes, default=256, help="largest file in MB (default 256)")
+    limits.add_argument("--cpu-time", type=_count, default=None,
+                        help="CPU seconds (default: the notebook's time limit times its threads, plus 60)")
+    limits.add_argument("--isolation", choices=["auto", "bwrap", "unshare", "none"], default="auto",
+                        help="sandbox for the kernels (default auto: bubblewrap, else unshare, else none)")
+    grade.add_argument("--keep-workdir", type=Path, default=None, metavar="DIR",
+                       help="keep, per submission, the graded notebook, the worker's log and what the "
+                            "kernel wrote, under DIR/<file>/ (to debug one submission)")
     grade.add_argument("--check-solution", action="store_true",
                        help="also grade the solution itself first and exit 1 if it misses any point")
     grade.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -99,61 +122,87 @@ def _labs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _grade(args: argparse.Namespace) -> int:
+def _options(args: argparse.Namespace) -> dict:
+    from .sandbox import Limits
+
+    return dict(cell_timeout=args.cell_timeout, timeout=args.timeout, jobs=args.jobs, full=args.full,
+                max_output_bytes=args.max_output, isolation=args.isolation, keep_workdir=args.keep_workdir,
+                limits=Limits(args.memory, args.max_processes, args.max_file_size, args.cpu_time))
+
+
+def _check_solution(args: argparse.Namespace, options: dict) -> bool:
+    import tempfile
+
     from . import grading
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "solution.ipynb").write_bytes(args.solution.read_bytes())
+        [own] = grading.grade_folder(args.solution, tmp, notice=lambda line: None, **options)
+    if own.total < own.max_points or own.status != "ok":
+        print(f"error: the solution scores {own.total} / {own.max_points} on its own tests "
+              f"(status {own.status}: {own.reason}); fix it or raise the time limits.", file=sys.stderr)
+        return False
+    return True
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from . import feedback, grading
 
     lab = grading.load_solution(args.solution)  # fail early, before any kernel starts
     if args.out.exists() and args.out.is_dir():
         raise grading.InstructorError(f"--out {str(args.out)!r} is a folder; expected a CSV file name.")
+    grading.list_submissions(args.submissions)
     feedback_dir = args.feedback_dir or args.out.parent / "feedback"
-    options = dict(cell_timeout=args.cell_timeout, timeout=args.timeout, jobs=args.jobs, full=args.full,
-                   max_output_bytes=args.max_output)
-
-    if args.check_solution:
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = Path(tmp) / "solution.ipynb"
-            copy.write_bytes(args.solution.read_bytes())
-            [own] = grading.grade_folder(args.solution, tmp, **options)
-        if own.total < own.max_points or own.status not in ("ok",):
-            print(f"error: the solution scores {own.total} / {own.max_points} on its own tests "
-                  f"(status {own.status}: {own.reason}); fix it or raise the time limits.", file=sys.stderr)
-            return EXIT_FAILED_CHECK
+    options = _options(args)
+    if args.check_solution and not _check_solution(args, options):
+        return EXIT_FAILED_CHECK
 
     started = time.monotonic()
 
     def progress(result: grading.GradeResult, done: int, total: int) -> None:
         if not args.quiet:
-            print(f"[{done}/{total}] {result.file}: {grading._number(result.total)} / "
-                  f"{grading._number(result.max_points)} ({result.status})", flush=True)
+            print(f"[{done}/{total}] {result.file}: {feedback.format_points(result.total)} / "
+                  f"{feedback.format_points(result.max_points)} ({result.status})", flush=True)
 
-    results = grading.grade_folder(args.solution, args.submissions, progress=progress, **options)
-    grading.write_csv(results, lab, args.out)
-    grading.write_feedback(results, lab, feedback_dir)
-    elapsed = time.monotonic() - started
+    results = grading.grade_folder(args.solution, args.submissions, progress=progress,
+                                   notice=lambda line: print(line, file=sys.stderr), **options)
+    feedback.write_csv(results, lab, args.out)
+    feedback.write_feedback(results, lab, feedback_dir)
+    summary_path = feedback.write_summary(results, lab, args.out.with_suffix(".html"))
     counts: dict[str, int] = {}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    print(f"Graded {len(results)} file(s) in {elapsed:.0f} s ({summary}); wrote {args.out} and "
-          f"{feedback_dir}/.")
+    print(f"Graded {len(results)} file(s) in {time.monotonic() - started:.0f} s ({summary}); wrote {args.out}, "
+          f"{summary_path} and {feedback_dir}/.")
+    if not any(grading.was_graded(result) for result in results):
+        print("error: not a single submission could be graded; see the reason column.", file=sys.stderr)
+        return EXIT_FAILED_CHECK
     return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``regopt`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
     if "jsonschema" not in sys.modules:
         # nbformat imports jsonschema, which imports rfc3987_syntax when it can, only to check
         # "iri" formats that notebooks never use; building its grammar costs seconds per command.
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-    from .grading import InstructorError
-    from .labs import LabError
-
-    args = _parser().parse_args(argv)
+    try:
+        from .course import ConfigError
+        from .grading import InstructorError
+        from .labs import LabError
+    except ImportError as error:
+        if (error.name or "").split(".")[0] not in _EXTRA_MODULES:
+            raise
+        print(f"error: `regopt {args.command}` needs the 'instructor' extra ({error.name} is missing): "
+              'pip install "regopt[instructor]"', file=sys.stderr)
+        return EXIT_INSTRUCTOR_ERROR
     try:
         if args.command == "labs":
             return _labs(args)
         return _grade(args)
-    except (InstructorError, LabError, FileNotFoundError) as error:
+    except (InstructorError, LabError, ConfigError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INSTRUCTOR_ERROR
 

@@ -145,6 +145,8 @@ class _CellVisitor(ast.NodeVisitor):
                     self.use(f"{module}.{node.id}", node.lineno)
             if node.id in _DUNDERS:
                 self.flag(f"uses {node.id}", node.lineno)
+            if node.id == "get_ipython" and node.id not in self.b.alias and node.id not in self.b.uses_of:
+                self.flag("uses get_ipython() (IPython's hooks and machinery)", node.lineno)
         elif self.student and not self.locals and node.id in self.b.set_up - self.b.answer_names:
             self.flag(f"re-binds {node.id}, which the lab's set-up cells define (and its tests may use)",
                       node.lineno)

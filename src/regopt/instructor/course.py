@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "ConfigError",
     "CourseInfo",
     "find_root",
     "course_info",
@@ -31,6 +32,10 @@ __all__ = [
     "notebooks_to_sync",
     "main",
 ]
+
+class ConfigError(ValueError):
+    """``_config.yml`` is missing a setting or is not valid YAML (the message says which)."""
+
 
 SETUP_TAG = "colab-setup"
 BADGE_TAG = "colab-badge"
@@ -48,7 +53,7 @@ class CourseInfo:
     def owner_repo(self) -> str:
         prefix = "https://github.com/"
         if not self.url.startswith(prefix):
-            raise ValueError(
+            raise ConfigError(
                 f"repository.url={self.url!r} in _config.yml is not a GitHub URL; expected "
                 "'https://github.com/OWNER/REPO' (Colab opens notebooks from GitHub)."
             )
@@ -69,15 +74,27 @@ def find_root(start: str | Path | None = None) -> Path:
 
 def course_info(root: str | Path | None = None) -> CourseInfo:
     """Read ``repository.url`` and ``repository.branch`` from ``_config.yml``."""
-    import yaml
+    from . import require
 
+    yaml = require("yaml")
     root = find_root(root)
-    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
+    try:
+        config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(f"{root / '_config.yml'} is not valid YAML{line}: "
+                          f"{getattr(error, 'problem', None) or error}; fix the file.") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{root / '_config.yml'} holds a {type(config).__name__}; expected a mapping of settings.")
     repository = config.get("repository") or {}
+    if not isinstance(repository, dict):
+        raise ConfigError(f"repository={repository!r} in {root / '_config.yml'} is not a mapping; expected "
+                          "'repository:' with 'url:' and 'branch:' under it.")
     url = str(repository.get("url", "")).rstrip("/")
     ref = str(repository.get("branch", "")).strip()
     if not url or not ref:
-        raise ValueError(
+        raise ConfigError(
             f"{root / '_config.yml'} must define repository.url and repository.branch "
             f"(found url={url!r}, branch={ref!r})."
         )

@@ -3,7 +3,8 @@ r"""Autograding of lab submissions against the solution notebook.
 ``regopt grade SOLUTION SUBMISSIONS_DIR --out grades.csv`` (see :mod:`regopt.instructor.cli`)
 calls :func:`grade_folder`. Every regular file directly inside the folder (names
 starting with ``.`` are skipped) is one submission; the student is the file's
-stem. Nothing from the submission is trusted except the student's answers.
+stem. The submission supplies answers only; tests, context cells and the harness
+come from the solution and the grader.
 
 How a graded notebook is built
 ------------------------------
@@ -54,29 +55,33 @@ Statuses (most severe first; the reason column lists every problem found)
 ------------------------------------------------------------------------
 See :data:`STATUSES`.
 
-Execution
----------
-Each graded notebook runs in its own process (``_grading_worker.py``, which
-drives a fresh kernel with nbclient): a per-cell time limit (the cell is
-interrupted and the run goes on) and a per-notebook limit (the run stops; what
-ran is graded), output counted and discarded beyond a limit, the kernel's death
-caught. The parent process kills a worker that outlives its limits, so no
-submission can stop the batch. Kernels run with ``REGOPT_FAST=1`` unless
-``full=True`` (tests are written to hold at any size), ``REGOPT_STATIC=1`` (no
-progress bars or sliders), the Agg backend, and ``cpu_count // jobs`` threads each.
+Execution and the trust model
+-----------------------------
+Every submission is treated as written by someone who wants points it did not
+earn. Before anything runs, :func:`check_code` reads the cells to run with
+:mod:`ast` (:mod:`regopt.instructor.codecheck`): forbidden names score their test
+cell 0; dynamic access and tampering with the interpreter are marked
+``needs-review``. :func:`add_harness` adds the grader's own cells
+(:mod:`regopt.instructor.harness`), which restore what answers may have patched
+before every test. Each graded notebook then runs in its own worker process and
+kernel (:mod:`regopt.instructor.runner`): results come back over a pipe only the
+worker holds, the grader signals only the workers it started, and the kernel runs
+in a sandbox where the OS offers one (:mod:`regopt.instructor.sandbox`: no network,
+its own PID space, a read-only view of the system, an empty home, an allow-listed
+environment, limits on memory, processes, file size and CPU time). Limits: a
+per-cell time limit (the cell is interrupted and the run goes on) and a
+per-notebook limit (the run stops; what ran is graded); output is counted and
+discarded beyond a limit; the kernel's death is caught. Kernels run with
+``REGOPT_FAST=1`` unless ``full=True`` (tests are written to hold at any size),
+``REGOPT_STATIC=1`` (no progress bars or sliders), the Agg backend, and
+``cpu_count // jobs`` threads each.
 """
 
 from __future__ import annotations
 
-import csv
 import difflib
-import html
 import json
-import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -88,8 +93,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from .. import config
-from . import codecheck, labs
+from . import codecheck, harness, labs, runner, sandbox
 
 __all__ = [
     "STATUSES",
@@ -101,12 +105,17 @@ __all__ = [
     "read_submission",
     "build_graded_notebook",
     "grade_folder",
-    "write_csv",
-    "write_feedback",
+    "grade_submission",
+    "check_code",
+    "add_harness",
+    "was_graded",
+    "UNGRADED",
 ]
 
 #: Every status a submission can get, most severe first, with its meaning.
 STATUSES: dict[str, str] = {
+    "grader-error": "the grader itself failed on this file (not the student's fault); re-grade it, with "
+                    "--keep-workdir to debug",
     "empty-file": "the file is empty; nothing was graded",
     "invalid-json": "the file is not valid JSON (a truncated or hand-edited download?); nothing was graded",
     "not-a-notebook": "the file is JSON but not a Jupyter notebook; nothing was graded",
@@ -131,8 +140,6 @@ STATUSES: dict[str, str] = {
 }
 _SEVERITY = {status: rank for rank, status in enumerate(STATUSES)}
 
-#: The script that runs one graded notebook in a kernel (standalone: it never imports regopt).
-_WORKER = Path(__file__).with_name("_grading_worker.py")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -580,51 +587,25 @@ def _graded_notebook(alignment: Alignment) -> NotebookNode:
     return nb
 
 
-# --------------------------------------------------------------------------- execution
+# --------------------------------------------------------------------------- harness
 
 
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(os.getpgid(pid), signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _run_isolated(notebook: Path, workdir: Path, cell_timeout: float, timeout: float,
-                  max_output_bytes: int, env: dict[str, str]) -> dict:
-    """Run the worker in its own process (and session); never raises for a bad submission."""
-    result_path = workdir / "result.json"
-    # Run by path, not as ``-m regopt...``: importing the package would import torch, which the
-    # worker does not need (seconds per submission).
-    command = [sys.executable, str(_WORKER), str(notebook), str(result_path),
-               "--cell-timeout", str(cell_timeout), "--timeout", str(timeout),
-               "--max-output-bytes", str(max_output_bytes)]
-    log_path = workdir / "worker.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        killed = False
-        try:
-            # The worker enforces both limits itself; this margin covers kernel start-up and shutdown.
-            process.wait(timeout=timeout + 120)
-        except subprocess.TimeoutExpired:
-            killed = True
-            _kill_group(process.pid)
-            process.wait()
-    state: dict = {}
-    if result_path.is_file():
-        try:
-            state = json.loads(result_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            state = {}
-    if state.get("kernel_pid"):
-        _kill_group(int(state["kernel_pid"]))  # normally gone already; never leave one behind
-    if killed:
-        state["timed_out"] = True
-    if not state.get("finished") and not killed:
-        tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
-        state["worker_error"] = tail.strip().splitlines()[-1] if tail.strip() else f"exit {process.returncode}"
-    return state
+def add_harness(lab: SolutionLab, alignment: Alignment) -> None:
+    """Insert the grader's own cells (:mod:`regopt.instructor.harness`) around the lab's and the student's."""
+    answer_names = set().union(*(codecheck.bound_names(c.source) for c in lab.cells if c.role == "answer"))
+    out = [GradedCell("harness", harness.PROLOGUE)]
+    snapshot_taken = False
+    for cell in alignment.cells:
+        if cell.role in ("answer", "extra", "stub") and not snapshot_taken:
+            out.append(GradedCell("harness", harness.SNAPSHOT))
+            snapshot_taken = True
+        if cell.role == "test":
+            out.append(GradedCell("harness", harness.RESET, cell.grade_id, hidden=cell.hidden))
+        out.append(cell)
+        helpers = codecheck.bound_names(cell.source) - answer_names if cell.role == "context" else set()
+        if helpers:
+            out.append(GradedCell("harness", harness.keep_source(sorted(helpers))))
+    alignment.cells = out
 
 
 # --------------------------------------------------------------------------- results
@@ -653,6 +634,14 @@ class GradeResult:
     outcomes: list[TestOutcome]
     max_points: float
     seconds: float = 0.0
+    #: Exceptions raised in the student's own cells (answers, added cells), for the feedback.
+    cell_errors: list[str] = field(default_factory=list)
+    lab: str = ""
+
+    @property
+    def review(self) -> bool:
+        """Whether the row needs a human look (see the status ``needs-review``)."""
+        return "needs-review: " in self.reason or self.status == "needs-review"
 
     @property
     def total(self) -> float:
@@ -710,6 +699,45 @@ def _outcomes(lab: SolutionLab, alignment: Alignment | None, state: dict | None)
     return list(outcomes.values())
 
 
+def _run_problems(alignment: Alignment, state: dict) -> dict[str, list[str]]:
+    """The statuses the run itself earned (kernel death, limits, exits, output, the harness, the grader)."""
+    problems: dict[str, list[str]] = {}
+    add = lambda status, message: problems.setdefault(status, []).append(message)  # noqa: E731
+    if state.get("kernel_died"):
+        add("kernel-died", "the kernel died (a crash, os._exit, or a resource limit); later cells did not run")
+    if state.get("timed_out"):
+        add("timeout", "the notebook ran past its time limit; later cells did not run")
+    for index, result in enumerate(state.get("cells", [])):
+        cell = alignment.cells[index] if index < len(alignment.cells) else None
+        where, ename = _where(cell), result.get("ename")
+        if ename == "CellTimeoutError" and not state.get("timed_out"):
+            add("cell-timeout", f"{where} ran past the per-cell limit")
+        if ename == "SystemExit":
+            add("sys-exit", f"{where} called sys.exit()")
+        if cell is not None and cell.role == "harness" and result.get("status") == "error":
+            detail = result.get("evalue", "") if ename == harness.RESTORED_ERROR else f"{ename}: {result.get('evalue', '')}"
+            add("needs-review", f"before {where}, {detail[:300]} (an earlier cell patched it)"
+                if ename == harness.RESTORED_ERROR else f"the grader's reset failed before {where} ({detail[:300]})")
+    if state.get("huge_output_cells"):
+        where = ", ".join(_where(alignment.cells[i]) for i in state["huge_output_cells"] if i < len(alignment.cells))
+        add("huge-output", f"{where} printed more than the output limit")
+    if state.get("worker_error"):
+        add("grader-error", f"the grader's worker failed: {state['worker_error']}")
+    return problems
+
+
+def _cell_errors(alignment: Alignment, state: dict, hidden_lines: list[str]) -> list[str]:
+    """Exceptions raised in the student's own cells, as the feedback shows them (hidden code redacted)."""
+    errors = []
+    for index, result in enumerate(state.get("cells", [])):
+        cell = alignment.cells[index] if index < len(alignment.cells) else None
+        if cell is not None and cell.role in ("answer", "extra") and result.get("status") == "error" \
+                and result.get("ename") not in ("CellTimeoutError", "SystemExit"):
+            trace = "\n".join(_redact(result.get("traceback", [])[-12:], hidden_lines))
+            errors.append(f"{_where(cell)} raised {result.get('ename')}: {result.get('evalue', '')}\n{trace}")
+    return errors
+
+
 def _finish(lab: SolutionLab, submission: Submission, alignment: Alignment | None,
             state: dict | None, seconds: float = 0.0) -> GradeResult:
     problems: dict[str, list[str]] = {}
@@ -719,25 +747,11 @@ def _finish(lab: SolutionLab, submission: Submission, alignment: Alignment | Non
         for status, messages in alignment.problems.items():
             problems.setdefault(status, []).extend(messages)
     outcomes = _outcomes(lab, alignment, state)
+    errors: list[str] = []
     if state is not None and alignment is not None:
-        cells = state.get("cells", [])
-        if state.get("kernel_died"):
-            problems.setdefault("kernel-died", []).append("the kernel died; later cells did not run")
-        if state.get("timed_out"):
-            problems.setdefault("timeout", []).append("the notebook ran past its time limit; later cells did not run")
-        for index, result in enumerate(cells):
-            cell = alignment.cells[index] if index < len(alignment.cells) else None
-            where = _where(cell)
-            if result.get("ename") == "CellTimeoutError" and not state.get("timed_out"):
-                problems.setdefault("cell-timeout", []).append(f"{where} ran past the per-cell limit")
-            if result.get("ename") == "SystemExit":
-                problems.setdefault("sys-exit", []).append(f"{where} called sys.exit()")
-        if state.get("huge_output_cells"):
-            where = ", ".join(_where(alignment.cells[i]) for i in state["huge_output_cells"]
-                              if i < len(alignment.cells))
-            problems.setdefault("huge-output", []).append(f"{where} printed more than the output limit")
-        if state.get("worker_error"):
-            problems.setdefault("kernel-died", []).append(f"the grader's worker failed: {state['worker_error']}")
+        for status, messages in _run_problems(alignment, state).items():
+            problems.setdefault(status, []).extend(messages)
+        errors = _cell_errors(alignment, state, lab.hidden_lines)
         suspicious = [o.grade_id for o in outcomes if o.visible == "passed" and o.hidden == "failed"]
         if suspicious:
             problems.setdefault("passes-visible-only", []).append(
@@ -747,7 +761,8 @@ def _finish(lab: SolutionLab, submission: Submission, alignment: Alignment | Non
     reason = "; ".join(dict.fromkeys(f"{s}: {m}" for s in sorted(problems, key=_SEVERITY.get)
                                      for m in problems[s]))
     return GradeResult(student=submission.student, file=submission.path.name, status=status,
-                       reason=reason, outcomes=outcomes, max_points=lab.max_points, seconds=seconds)
+                       reason=reason, outcomes=outcomes, max_points=lab.max_points, seconds=seconds,
+                       cell_errors=errors, lab=lab.path.stem)
 
 
 def _where(cell: GradedCell | None) -> str:
@@ -755,6 +770,8 @@ def _where(cell: GradedCell | None) -> str:
         return "a cell"
     if cell.role == "extra":
         return "a cell you added"
+    if cell.role == "harness":
+        return f"the tests {cell.grade_id}" if cell.grade_id else "the grader's set-up"
     if cell.role == "test":
         return f"the tests {cell.grade_id}"
     return f"the cell {cell.grade_id}" if cell.grade_id else "a cell"
@@ -774,19 +791,7 @@ def list_submissions(folder: str | Path) -> list[Path]:
     return files
 
 
-def _kernel_env(full: bool, jobs: int) -> dict[str, str]:
-    env = dict(os.environ)
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    env.update({config.FAST_ENV: "0" if full else "1", config.STATIC_ENV: "1", "MPLBACKEND": "agg",
-                "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"})
-    # The worker must import this very package, even when it is not installed.
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-    return env
-
-
-def grade_submission(lab: SolutionLab, path: Path, *, cell_timeout: float, timeout: float,
-                     max_output_bytes: int, env: dict[str, str], scratch: Path) -> GradeResult:
+def grade_submission(lab: SolutionLab, path: Path, options: runner.RunOptions, scratch: Path) -> GradeResult:
     """Grade one file; every failure of the submission ends up in the result, not raised."""
     started = time.monotonic()
     submission = read_submission(path)
@@ -796,130 +801,71 @@ def grade_submission(lab: SolutionLab, path: Path, *, cell_timeout: float, timeo
     if "wrong-notebook" in alignment.problems:
         return _finish(lab, submission, alignment, None)
     check_code(lab, alignment)
-    workdir = Path(tempfile.mkdtemp(prefix="grade-", dir=scratch))
-    notebook = workdir / "graded.ipynb"
-    nbformat.write(_graded_notebook(alignment), notebook)
-    state = _run_isolated(notebook, workdir, cell_timeout, timeout, max_output_bytes, env)
-    shutil.rmtree(workdir, ignore_errors=True)
+    add_harness(lab, alignment)
+    text = nbformat.writes(_graded_notebook(alignment))
+    state = runner.run_notebook(text, len(alignment.cells), options, scratch, label=_safe_name(path.name))
     return _finish(lab, submission, alignment, state, time.monotonic() - started)
 
 
-def grade_folder(solution: str | Path, submissions: str | Path, *, cell_timeout: float = 60,
-                 timeout: float = 600, jobs: int = 1, full: bool = False,
-                 max_output_bytes: int = 1_000_000,
-                 progress: Callable[[GradeResult, int, int], None] | None = None) -> list[GradeResult]:
-    """Grade every file of ``submissions`` against ``solution``; one result per file, in name order.
-
-    Raises :class:`InstructorError` for the instructor's mistakes only (missing or
-    malformed solution, bad folder, bad limits).
-    """
-    for name, value in (("cell_timeout", cell_timeout), ("timeout", timeout)):
+def _check_options(options: runner.RunOptions) -> None:
+    for name in ("cell_timeout", "timeout"):
+        value = getattr(options, name)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
             raise InstructorError(f"{name}={value!r} is invalid; expected a positive number of seconds.")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise InstructorError(f"jobs={jobs!r} is invalid; expected a positive integer.")
+    if isinstance(options.jobs, bool) or not isinstance(options.jobs, int) or options.jobs < 1:
+        raise InstructorError(f"jobs={options.jobs!r} is invalid; expected a positive integer.")
+    if options.isolation not in ("auto", "bwrap", "unshare", "none"):
+        raise InstructorError(f"isolation={options.isolation!r} is invalid; expected auto, bwrap, unshare or none.")
+
+
+def grade_folder(solution: str | Path, submissions: str | Path, *,
+                 progress: Callable[[GradeResult, int, int], None] | None = None,
+                 notice: Callable[[str], None] | None = None, **options) -> list[GradeResult]:
+    """Grade every file of ``submissions`` against ``solution``; one result per file, in name order.
+
+    ``options`` are the fields of :class:`regopt.instructor.runner.RunOptions` (``cell_timeout``,
+    ``timeout``, ``jobs``, ``full``, ``max_output_bytes``, ``limits``, ``isolation``,
+    ``keep_workdir``). ``notice`` receives one line when the kernels cannot be isolated here.
+    Raises :class:`InstructorError` for the instructor's mistakes only (missing or malformed
+    solution, bad folder, bad limits).
+    """
+    try:
+        run_options = runner.RunOptions(**options)
+    except TypeError as error:
+        raise InstructorError(f"{error}; expected options among "
+                              f"{sorted(runner.RunOptions.__dataclass_fields__)}.") from None
+    _check_options(run_options)
     lab = load_solution(solution)
     files = list_submissions(submissions)
-    env = _kernel_env(full, jobs)
+    message = runner.isolation_notice(sandbox.isolation(run_options.isolation))
+    if message:
+        (notice or (lambda line: print(line, file=sys.stderr)))(message)
     results: list[GradeResult | None] = [None] * len(files)
     with tempfile.TemporaryDirectory(prefix="regopt-grade-") as scratch:
         def one(i: int) -> None:
             try:
-                result = grade_submission(lab, files[i], cell_timeout=cell_timeout, timeout=timeout,
-                                          max_output_bytes=max_output_bytes, env=env, scratch=Path(scratch))
-            except Exception as error:  # a grader bug must not lose the batch; report it in the row
-                result = GradeResult(files[i].stem, files[i].name, "kernel-died",
-                                     f"internal grader error: {type(error).__name__}: {error}",
-                                     _outcomes(lab, None, None), lab.max_points)
+                result = grade_submission(lab, files[i], run_options, Path(scratch))
+            except Exception as error:  # a grader bug must not lose the batch, nor blame the student
+                result = GradeResult(files[i].stem, files[i].name, "grader-error",
+                                     f"grader-error: {type(error).__name__}: {error}",
+                                     _outcomes(lab, None, None), lab.max_points, lab=lab.path.stem)
             results[i] = result
             if progress is not None:
                 progress(result, sum(r is not None for r in results), len(files))
 
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
+        with ThreadPoolExecutor(max_workers=run_options.jobs) as pool:
             list(pool.map(one, range(len(files))))
     return [r for r in results if r is not None]
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "submission"
 
 
-def write_csv(results: list[GradeResult], lab: SolutionLab, path: str | Path) -> None:
-    """The grade sheet: student, file, points per test cell, total, max, status, reason."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    keys = [t.key for t in lab.tests]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", "file", *keys, "total", "max", "status", "reason"])
-        for r in results:
-            points = {o.grade_id: o.points for o in r.outcomes}
-            writer.writerow([r.student, r.file, *(_number(points.get(k, 0.0)) for k in keys),
-                             _number(r.total), _number(r.max_points), r.status, r.reason])
+#: Statuses with which nothing of the submission was graded.
+UNGRADED = ("grader-error", "empty-file", "invalid-json", "not-a-notebook", "wrong-notebook")
 
 
-def _feedback_name(result: GradeResult, taken: set[str]) -> str:
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", result.student) or "submission"
-    if name in taken:
-        name = re.sub(r"[^A-Za-z0-9._-]+", "_", result.file)
-    taken.add(name)
-    return name + ".html"
-
-
-def feedback_html(result: GradeResult, lab: SolutionLab) -> str:
-    """A self-contained HTML page telling one student what passed and what failed.
-
-    It never contains hidden test code: hidden failures show the exception only,
-    and traceback lines that quote hidden code are redacted.
-    """
-    e = html.escape
-    rows = []
-    for o in result.outcomes:
-        rows.append(f"<tr><td>{e(o.grade_id)}</td><td>{_number(o.points)} / {_number(o.max_points)}</td>"
-                    f"<td class='{o.visible.replace(' ', '-')}'>{e(o.visible)}</td>"
-                    f"<td class='{o.hidden.replace(' ', '-')}'>{e(o.hidden)}</td></tr>")
-    details = []
-    for o in result.outcomes:
-        if o.errors:
-            items = "".join(f"<pre>{e(_ANSI.sub('', text))}</pre>" for text in o.errors)
-            details.append(f"<h3>{e(o.grade_id)}</h3>{items}")
-    status_line = e(result.status)
-    if result.status != "ok":
-        status_line += f" ({e(STATUSES.get(result.status, ''))})"
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{e(lab.title)}: feedback for {e(result.student)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; }}
-table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #999; padding: .3em .8em; }}
-.passed {{ color: #009E73; }} .failed {{ color: #D55E00; font-weight: bold; }} .not-run {{ color: #555; }}
-pre {{ background: #f4f4f4; padding: .6em; overflow-x: auto; }}
-</style></head><body>
-<h1>{e(lab.title)}: feedback for {e(result.student)}</h1>
-<p><strong>Score: {_number(result.total)} / {_number(result.max_points)}</strong></p>
-<p>Status: {status_line}</p>
-{f"<p>Details: {e(result.reason)}</p>" if result.reason else ""}
-<p>Your answers were run in a fresh Python kernel, from top to bottom, with the lab's own test cells
-(your copies of the test cells are not used). Each test cell earns its points when its visible checks and
-its hidden checks (run on inputs you have not seen) all pass.</p>
-<table><tr><th>tests</th><th>points</th><th>visible checks</th><th>hidden checks</th></tr>
-{"".join(rows)}
-</table>
-{"<h2>What failed</h2>" + "".join(details) if details else ""}
-</body></html>
-"""
-
-
-def write_feedback(results: list[GradeResult], lab: SolutionLab, folder: str | Path) -> list[Path]:
-    """One HTML feedback file per result (named after the student); return the paths."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    taken: set[str] = set()
-    written = []
-    for result in results:
-        path = folder / _feedback_name(result, taken)
-        path.write_text(feedback_html(result, lab), encoding="utf-8")
-        written.append(path)
-    return written
-
-
+def was_graded(result: GradeResult) -> bool:
+    """Whether the submission's code was run and scored (its status is not one of :data:`UNGRADED`)."""
+    return result.status not in UNGRADED

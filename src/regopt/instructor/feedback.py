@@ -1,0 +1,195 @@
+"""What grading writes: the CSV grade sheet, one HTML feedback page per student, a class summary.
+
+The grade sheet has one row per file: ``student``, ``file``, ``lab`` (the solution's
+file stem), for each test cell its points and its maximum (``ex1-tests``,
+``ex1-tests max``), ``total``, ``max``, ``status``, ``review`` (``yes`` when a human
+should look) and ``reason``, so that the sheets of several labs can be stacked.
+
+The summary (``grades.html`` beside ``grades.csv``) shows the class at a glance: per
+exercise, a histogram of the scores and the share of full marks; and a table of
+statuses with their meaning.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import re
+from pathlib import Path
+
+from .grading import STATUSES, GradeResult, SolutionLab
+
+__all__ = ["format_points", "write_csv", "feedback_html", "write_feedback", "summary_html", "write_summary"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; }
+table { border-collapse: collapse; } td, th { border: 1px solid #999; padding: .3em .8em; }
+.passed { color: #009E73; } .failed { color: #D55E00; font-weight: bold; } .not-run { color: #555; }
+pre { background: #f4f4f4; padding: .6em; overflow-x: auto; }
+"""
+
+
+def format_points(value: float) -> str:
+    """Points as the sheet shows them: ``2`` or ``1.50``."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
+def write_csv(results: list[GradeResult], lab: SolutionLab, path: str | Path) -> None:
+    """The grade sheet (see the module documentation for its columns)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tests = lab.tests
+    header = ["student", "file", "lab"]
+    for test in tests:
+        header += [test.key, f"{test.key} max"]
+    header += ["total", "max", "status", "review", "reason"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for r in results:
+            points = {o.grade_id: o.points for o in r.outcomes}
+            row = [r.student, r.file, lab.path.stem]
+            for test in tests:
+                row += [format_points(points.get(test.key, 0.0)), format_points(test.points)]
+            row += [format_points(r.total), format_points(r.max_points), r.status, "yes" if r.review else "",
+                    r.reason]
+            writer.writerow(row)
+
+
+def _feedback_name(result: GradeResult, taken: set[str]) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", result.student) or "submission"
+    if name in taken:
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", result.file)
+    taken.add(name)
+    return name + ".html"
+
+
+def _outcome_rows(result: GradeResult) -> str:
+    e = html.escape
+    return "".join(
+        f"<tr><td>{e(o.grade_id)}</td><td>{format_points(o.points)} / {format_points(o.max_points)}</td>"
+        f"<td class='{o.visible.replace(' ', '-')}'>{e(o.visible)}</td>"
+        f"<td class='{o.hidden.replace(' ', '-')}'>{e(o.hidden)}</td></tr>" for o in result.outcomes)
+
+
+def _details(result: GradeResult) -> str:
+    e = html.escape
+    parts = []
+    for o in result.outcomes:
+        if o.errors:
+            items = "".join(f"<pre>{e(_ANSI.sub('', text))}</pre>" for text in o.errors)
+            parts.append(f"<h3>{e(o.grade_id)}</h3>{items}")
+    if result.cell_errors:
+        items = "".join(f"<pre>{e(_ANSI.sub('', text))}</pre>" for text in result.cell_errors)
+        parts.append(f"<h3>Errors in your cells</h3>{items}")
+    return ("<h2>What failed</h2>" + "".join(parts)) if parts else ""
+
+
+def feedback_html(result: GradeResult, lab: SolutionLab) -> str:
+    """A self-contained HTML page telling one student what passed and what failed.
+
+    It never contains hidden test code: hidden failures show the exception only,
+    and traceback lines that quote hidden code are redacted.
+    """
+    e = html.escape
+    status_line = e(result.status)
+    if result.status != "ok":
+        status_line += f" ({e(STATUSES.get(result.status, ''))})"
+    review = ("<p><strong>Your instructor will look at this submission</strong> (see the details).</p>"
+              if result.review else "")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{e(lab.title)}: feedback for {e(result.student)}</title>
+<style>{_STYLE}</style></head><body>
+<h1>{e(lab.title)}: feedback for {e(result.student)}</h1>
+<p><strong>Score: {format_points(result.total)} / {format_points(result.max_points)}</strong></p>
+<p>Status: {status_line}</p>
+{review}
+{f"<p>Details: {e(result.reason)}</p>" if result.reason else ""}
+<p>Your answers were run in a fresh Python kernel, from top to bottom, with the lab's own test cells
+(your copies of the test cells are not used). Each test cell earns its points when its visible checks and
+its hidden checks (run on inputs you have not seen) all pass.</p>
+<table><tr><th>tests</th><th>points</th><th>visible checks</th><th>hidden checks</th></tr>
+{_outcome_rows(result)}
+</table>
+{_details(result)}
+</body></html>
+"""
+
+
+def write_feedback(results: list[GradeResult], lab: SolutionLab, folder: str | Path) -> list[Path]:
+    """One HTML feedback file per result (named after the student); return the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    taken: set[str] = set()
+    written = []
+    for result in results:
+        path = folder / _feedback_name(result, taken)
+        path.write_text(feedback_html(result, lab), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _histograms_png(results: list[GradeResult], lab: SolutionLab) -> bytes:
+    """One small histogram of scores per test cell, in one PNG."""
+    import matplotlib
+
+    matplotlib.use("agg", force=False)
+    from matplotlib.figure import Figure
+
+    tests = lab.tests
+    columns = min(3, max(1, len(tests)))
+    rows = -(-len(tests) // columns)
+    figure = Figure(figsize=(3.2 * columns, 2.4 * rows), layout="constrained")
+    for number, test in enumerate(tests):
+        ax = figure.add_subplot(rows, columns, number + 1)
+        scores = [next((o.points for o in r.outcomes if o.grade_id == test.key), 0.0) for r in results]
+        edges = [x - 0.5 for x in range(int(test.points) + 2)] if float(test.points).is_integer() else 10
+        ax.hist(scores, bins=edges, color="#0072B2", edgecolor="white")  # Okabe-Ito blue
+        full = sum(s >= test.points for s in scores)
+        ax.set_title(f"{test.key}: {full}/{len(scores)} full marks", fontsize=9)
+        ax.set_xlabel(f"points (of {format_points(test.points)})", fontsize=8)
+        ax.set_ylabel("submissions", fontsize=8)
+        ax.tick_params(labelsize=7)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def summary_html(results: list[GradeResult], lab: SolutionLab) -> str:
+    """The class at a glance: score histograms per exercise and a table of statuses."""
+    e = html.escape
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    status_rows = "".join(f"<tr><td>{e(s)}</td><td>{counts[s]}</td><td>{e(STATUSES.get(s, ''))}</td></tr>"
+                          for s in STATUSES if s in counts)
+    review = [r.file for r in results if r.review]
+    image = base64.b64encode(_histograms_png(results, lab)).decode() if results and lab.tests else ""
+    totals = sorted(r.total for r in results)
+    median = format_points(totals[len(totals) // 2]) if totals else "-"
+    alt = "Histograms of the points each submission scored, one panel per test cell"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{e(lab.title)}: class summary</title>
+<style>{_STYLE}</style></head><body>
+<h1>{e(lab.title)}: class summary</h1>
+<p>{len(results)} file(s); median total {median} / {format_points(lab.max_points)}.</p>
+<h2>Scores per exercise</h2>
+{f'<img src="data:image/png;base64,{image}" alt="{alt}">' if image else "<p>No scores.</p>"}
+<h2>Statuses</h2>
+<table><tr><th>status</th><th>files</th><th>meaning</th></tr>{status_rows}</table>
+<h2>To look at</h2>
+<p>{e(", ".join(review)) if review else "No submission is marked for review."}</p>
+</body></html>
+"""
+
+
+def write_summary(results: list[GradeResult], lab: SolutionLab, path: str | Path) -> Path:
+    """Write :func:`summary_html` to ``path``; return it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(summary_html(results, lab), encoding="utf-8")
+    return path
