@@ -37,6 +37,11 @@ COLAB_BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
 #: The same badge, served by the site (``_static/colab-badge.svg``).
 COLAB_BADGE_LOCAL = "/_static/colab-badge.svg"
 FINGERPRINT_FILE = "regopt-fingerprint.txt"
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
+WIDGET_SCRIPTS = {web_assets.REQUIRE_PATH, web_assets.WIDGETS_PATH,
+                  "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.4/require.min.js",
+                  "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.6/dist/embed-amd.js"}
 
 
 class LocalColabBadge(SphinxTransform):
@@ -144,8 +149,16 @@ def serve_assets_locally(app, config) -> None:
         f"(document.documentElement.dataset.content_root || '') + '_static/{dist}', "
         "document.baseURI).href}};"
     )
+    # ipywidgets typesets widget labels with MathJax 2's MathJax.Hub.Queue; the site runs
+    # MathJax 3 (loaded "defer", so in place by DOMContentLoaded): give it that one call.
+    mathjax2_shim = (
+        "document.addEventListener('DOMContentLoaded', function () {"
+        " if (window.MathJax && !window.MathJax.Hub) { window.MathJax.Hub = {Queue: function (job) {"
+        " var el = job && job[2]; if (el && window.MathJax.typesetPromise) window.MathJax.typesetPromise([el]);"
+        " }}; } });"
+    )
     config.nb_ipywidgets_js = {
-        "": {"body": require_config},  # an inline script, loaded before RequireJS
+        "": {"body": require_config + " " + mathjax2_shim},  # inline, loaded before RequireJS
         web_assets.REQUIRE_PATH: {},
         # Widgets other than ipywidgets' own would be looked up here (online only).
         web_assets.WIDGETS_PATH: {"data-jupyter-widgets-cdn": "https://cdn.jsdelivr.net/npm/"},
@@ -166,10 +179,19 @@ def quiet_console(app, pagename, templatename, context, doctree) -> None:
     scripts = context.get("script_files")
     if not scripts:
         return
+    # A notebook that created widgets but displays none (the book renders their static
+    # figures) still carries their state: skip the widget manager (3.5 MB) on its page.
+    no_widgets = WIDGET_VIEW_MIME not in context.get("body", "")
     seen, unique = set(), []
     for script in scripts:
+        filename = getattr(script, "filename", None) or ""
+        attributes = getattr(script, "attributes", {})
+        if no_widgets and (filename.removeprefix("_static/") in WIDGET_SCRIPTS
+                           or attributes.get("type") == WIDGET_STATE_MIME
+                           or "@jupyter-widgets/html-manager" in (attributes.get("body") or "")):
+            continue
         # The same inline script is registered once with filename None, once with "".
-        key = (getattr(script, "filename", None) or "", getattr(script, "attributes", {}).get("body"))
+        key = (filename, attributes.get("body"))
         if key not in seen:
             seen.add(key)
             unique.append(script)

@@ -181,3 +181,35 @@ def test_search_finds_a_term_of_chapter_6(browse):
     hits = [urlsplit(link).path for link in report.search_results]
     assert any(path.endswith(f"{SEARCH_PAGE}.html") for path in hits), (
         f"searching {SEARCH_TERM!r} found {hits}, not {SEARCH_PAGE}")
+
+
+@pytest.mark.slow
+def test_a_live_widget_renders_offline_from_the_sites_own_widget_manager(tmp_path):
+    """The book shows static figures, so no chapter exercises the widget manager: a one-page
+    site with a real ipywidgets slider does (MathJax 3 in the label, no CDN)."""
+    import shutil
+    import subprocess
+
+    import nbclient
+    import nbformat
+
+    for name in ("_ext", "_static"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# Widget\n\nThe penalty $\\lambda$."),
+                nbformat.v4.new_code_cell("import ipywidgets\nipywidgets.FloatSlider(value=0.3, max=1.0, "
+                                          "description=r'\\(\\lambda\\)')")]
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=300).execute()
+    nbformat.write(nb, tmp_path / "widget.ipynb")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: widget\n")
+    (tmp_path / "_config.yml").write_text("title: widget\nexecute:\n  execute_notebooks: 'off'\n"
+                                          "sphinx:\n  local_extensions:\n    regopt_build: _ext\n")
+    built = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(tmp_path), "-W"],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    with site_browser.serve(tmp_path / "_build" / "html") as base, site_browser.browser() as instance:
+        report = site_browser.visit(instance, base + "widget.html")
+    assert report.widget_views == 1 and report.widgets_rendered >= 1, report
+    assert not report.foreign_requests and not report.failed_requests, report
+    assert not report.console_errors, report.console_errors
