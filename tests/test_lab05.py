@@ -1,0 +1,213 @@
+"""Lab 5's tests catch the mistakes students make, and accept the solution.
+
+Each case below replaces one answer of ``solutions/05_adversarial.ipynb`` by a plausible
+mistake and runs that exercise's test cell in-process (the cells are plain Python), split into
+its visible part and its hidden part, and states which part must catch it. The lab runs at its
+fast size (``REGOPT_FAST=1``), the size ``regopt grade`` uses by default; its checks hold at
+both sizes.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from torch import nn
+
+try:  # the instructor tooling moved into regopt.instructor
+    from regopt.instructor import labs
+except ImportError:  # pragma: no cover - older layout
+    from regopt import labs
+
+SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "05_adversarial.ipynb"
+NB = nbformat.read(SOLUTION, as_version=4)
+CELLS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in NB.cells
+         if c.cell_type == "code" and "nbgrader" in c.metadata}
+EXERCISES = ["ex1", "ex2", "ex3", "ex4", "ex5"]
+ATTACK_LIBRARIES = {"torchattacks", "advertorch", "foolbox", "art", "cleverhans"}
+
+
+def split_test(source: str) -> tuple[str, str]:
+    visible, _, rest = source.partition(labs.HIDDEN_BEGIN)
+    hidden, _, after = rest.partition(labs.HIDDEN_END)
+    assert hidden.strip(), "every Lab 5 test cell has hidden tests"
+    return visible, hidden + after
+
+
+@pytest.fixture(scope="module")
+def solved_namespace() -> dict:
+    """Globals after running the solution's set-up, answer and test cells in order (fast size, as the grader runs it)."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("REGOPT_FAST", "1")
+    patch.setenv("REGOPT_STATIC", "1")
+    threads = torch.get_num_threads()
+    namespace: dict = {"__name__": "__lab05__"}
+    try:
+        for grade_id in ["imports"] + [f"{ex}-{part}" for ex in EXERCISES for part in ("solution", "tests")]:
+            exec(compile(CELLS[grade_id], grade_id, "exec"), namespace)  # noqa: S102 - our own notebook
+        yield namespace
+    finally:
+        patch.undo()
+        torch.set_num_threads(threads)
+
+
+def run_exercise(namespace: dict, exercise: str, answer: str) -> tuple[str, str] | None:
+    """Run `answer` then the exercise's tests; return (failed part, error type), or None."""
+    # Copies of tensors and models: an answer that changes them must not spoil other cases.
+    scope = {name: value.clone() if isinstance(value, torch.Tensor)
+             else copy.deepcopy(value) if isinstance(value, nn.Module) else value
+             for name, value in namespace.items()}
+    exec(compile(answer, f"{exercise}-answer", "exec"), scope)  # noqa: S102
+    visible, hidden = split_test(CELLS[f"{exercise}-tests"])
+    for part, source in (("visible", visible), ("hidden", hidden)):
+        try:
+            exec(compile(source, f"{exercise}-{part}", "exec"), scope)  # noqa: S102
+        except Exception as error:  # noqa: BLE001 - any error fails a test cell for the grader too
+            return part, type(error).__name__
+    return None
+
+
+def test_every_test_cell_has_visible_and_hidden_parts_and_forbids_attack_libraries():
+    for cell in NB.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            visible, hidden = split_test(cell.source)
+            assert "assert" in visible and "assert" in hidden, meta["grade_id"]
+            assert ATTACK_LIBRARIES <= set(cell.metadata["regopt"]["forbidden"]), meta["grade_id"]
+    points = [c.metadata["nbgrader"]["points"] for c in NB.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(points) >= 5 and sum(points) >= 14
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_the_solution_passes_every_test(solved_namespace, exercise):
+    assert run_exercise(solved_namespace, exercise, CELLS[f"{exercise}-solution"]) is None
+
+
+MISTAKES = {
+    "ex1 the gradient instead of its sign": ("ex1", "visible", """
+def fgsm(model, x, y, eps, clip=True):
+    x = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
+    x_adv = x.detach() + eps * g
+    return x_adv.clamp(0, 1) if clip else x_adv
+"""),
+    "ex1 a step down the loss": ("ex1", "visible", """
+def fgsm(model, x, y, eps, clip=True):
+    x = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
+    x_adv = x.detach() - eps * g.sign()
+    return x_adv.clamp(0, 1) if clip else x_adv
+"""),
+    "ex1 never clips": ("ex1", "visible", """
+def fgsm(model, x, y, eps, clip=True):
+    x = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
+    return x.detach() + eps * g.sign()
+"""),
+    "ex1 backward() leaves gradients on the model": ("ex1", "hidden", """
+def fgsm(model, x, y, eps, clip=True):
+    x = x.clone().requires_grad_(True)
+    F.cross_entropy(model(x), y).backward()
+    x_adv = x.detach() + eps * x.grad.sign()
+    return x_adv.clamp(0, 1) if clip else x_adv
+"""),
+    "ex2 no projection onto the ball": ("ex2", "visible", """
+def pgd(model, x, y, eps, steps=10, step_size=None):
+    step_size = 2.5 * eps / steps if step_size is None else step_size
+    x_adv = x.clone()
+    for _ in range(steps):
+        x_adv = fgsm(model, x_adv, y, step_size)
+    return x_adv
+"""),
+    "ex2 projects around the current iterate": ("ex2", "visible", """
+def pgd(model, x, y, eps, steps=10, step_size=None):
+    step_size = 2.5 * eps / steps if step_size is None else step_size
+    x_adv = x.clone()
+    for _ in range(steps):
+        previous = x_adv
+        x_adv = fgsm(model, x_adv, y, step_size, clip=False)
+        x_adv = torch.minimum(torch.maximum(x_adv, previous - eps), previous + eps).clamp(0, 1)
+    return x_adv
+"""),
+    "ex2 ignores step_size": ("ex2", "hidden", """
+def pgd(model, x, y, eps, steps=10, step_size=None):
+    x_adv = x.clone()
+    for _ in range(steps):
+        x_adv = fgsm(model, x_adv, y, eps, clip=False)
+        x_adv = torch.minimum(torch.maximum(x_adv, x - eps), x + eps).clamp(0, 1)
+    return x_adv
+"""),
+    "ex3 ascends the target's loss": ("ex3", "visible", """
+def targeted_attack(model, x, target, c=0.05, steps=300, lr=0.01):
+    delta = torch.zeros_like(x, requires_grad=True)
+    optimizer = torch.optim.Adam([delta], lr=lr)
+    for _ in range(steps):
+        objective = c * delta.pow(2).sum() - F.cross_entropy(model(x + delta), target, reduction="sum")
+        optimizer.zero_grad(); objective.backward(); optimizer.step()
+        with torch.no_grad():
+            delta.copy_((x + delta).clamp(0, 1) - x)
+    return delta.detach()
+deltas_7 = targeted_attack(standard_mlp, seven.expand(9, -1, -1, -1), other_classes)
+"""),
+    "ex3 no projection onto the pixel range": ("ex3", "visible", """
+def targeted_attack(model, x, target, c=0.05, steps=300, lr=0.01):
+    delta = torch.zeros_like(x, requires_grad=True)
+    optimizer = torch.optim.Adam([delta], lr=lr)
+    for _ in range(steps):
+        objective = c * delta.pow(2).sum() + F.cross_entropy(model(x + delta), target, reduction="sum")
+        optimizer.zero_grad(); objective.backward(); optimizer.step()
+    return delta.detach()
+deltas_7 = targeted_attack(standard_mlp, seven.expand(9, -1, -1, -1), other_classes)
+"""),
+    "ex4 ignores alpha": ("ex4", "visible", """
+def adversarial_training_step(model, optimizer, x, y, eps, alpha=0.5):
+    model.eval(); x_adv = fgsm(model, x, y, eps); model.train()
+    loss = 0.5 * F.cross_entropy(model(x), y) + 0.5 * F.cross_entropy(model(x_adv), y)
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
+    return float(loss.detach())
+"""),
+    "ex4 the attack's gradients leak into the update": ("ex4", "hidden", """
+def adversarial_training_step(model, optimizer, x, y, eps, alpha=0.5):
+    optimizer.zero_grad()
+    x_req = x.clone().requires_grad_(True)
+    F.cross_entropy(model(x_req), y).backward()
+    x_adv = (x + eps * x_req.grad.sign()).clamp(0, 1)
+    loss = alpha * F.cross_entropy(model(x), y) + (1 - alpha) * F.cross_entropy(model(x_adv), y)
+    loss.backward(); optimizer.step()
+    return float(loss.detach())
+"""),
+    "ex5 FGSM and PGD columns swapped": ("ex5", "visible", """
+x_eval, y_eval = x_test[:500], y_test[:500]
+error_table = {name: {"clean": error_rate(model, x_eval, y_eval),
+                      "FGSM": error_rate(model, pgd(model, x_eval, y_eval, 0.25), y_eval),
+                      "PGD": error_rate(model, fgsm(model, x_eval, y_eval, 0.25), y_eval)}
+               for name, model in (("standard", standard_mlp), ("robust", robust_mlp))}
+"""),
+    "ex5 the loop trains on clean images only": ("ex5", "visible", """
+def adversarial_training(model, x, y, eps, epochs, alpha=0.5, lr=1e-3, batch_size=100, seed=0):
+    regopt.set_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for index in torch.randperm(len(x), generator=order).split(batch_size):
+            adversarial_training_step(model, optimizer, x[index], y[index], 0.0, alpha)
+    return model.eval()
+regopt.set_seed(0)
+robust_mlp = adversarial_training(regopt.MLP(784, [128], 10), x_train, y_train, eps=0.25, epochs=pick(5, 4))
+x_eval, y_eval = x_test[:500], y_test[:500]
+error_table = {name: {"clean": error_rate(model, x_eval, y_eval),
+                      "FGSM": error_rate(model, fgsm(model, x_eval, y_eval, 0.25), y_eval),
+                      "PGD": error_rate(model, pgd(model, x_eval, y_eval, 0.25), y_eval)}
+               for name, model in (("standard", standard_mlp), ("robust", robust_mlp))}
+"""),
+}
+
+
+@pytest.mark.parametrize("name", MISTAKES)
+def test_a_plausible_mistake_is_caught_where_expected(solved_namespace, name):
+    exercise, part, answer = MISTAKES[name]
+    # An AssertionError: the tests reject the answer with their message, not by crashing on it.
+    assert run_exercise(solved_namespace, exercise, answer) == (part, "AssertionError")
