@@ -1,4 +1,4 @@
-"""Runs one graded notebook in a fresh kernel; used by :mod:`regopt.instructor.grading` only.
+"""Runs one graded notebook in a fresh kernel; started by :mod:`regopt.instructor.runner` only.
 
 ``python _grading_worker.py NOTEBOOK --result-fd N --cell-timeout S --timeout S
 --max-output-bytes N --kernel-home DIR --ipc-dir DIR --kernel-prefix JSON``

@@ -1,0 +1,206 @@
+"""Scoring: what each test cell earned, the statuses of a run, the result of one submission."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .. import harness
+from .matching import Alignment, GradedCell, describe_cell
+from .solution import SolutionLab
+from .submission import Submission
+
+__all__ = ["STATUSES", "UNGRADED", "TestOutcome", "GradeResult", "test_outcomes", "finish", "was_graded"]
+
+#: Every status a submission can get, most severe first, with its meaning.
+STATUSES: dict[str, str] = {
+    "grader-error": "the grader itself failed on this file (not the student's fault); re-grade it, with "
+                    "--keep-workdir to debug",
+    "empty-file": "the file is empty; nothing was graded",
+    "invalid-json": "the file is not valid JSON (a truncated or hand-edited download?); nothing was graded",
+    "not-a-notebook": "the file is JSON but not a Jupyter notebook; nothing was graded",
+    "wrong-notebook": "none of this lab's cells were found in the notebook (another lab?); nothing was graded",
+    "needs-review": "graded, but the code does something a human should look at (dynamic access such as "
+                    "getattr or eval, builtins, IPython hooks, sys.modules, /proc, signals, monkeypatching "
+                    "torch, numpy or regopt, re-binding a helper of the lab); the reason says what and where",
+    "forbidden-name": "an answer uses what its exercise forbids (the library's own implementation of what "
+                      "the exercise asks you to write); that exercise's tests scored 0",
+    "kernel-died": "the Python kernel died (os._exit, a crash, memory); tests after that point scored 0",
+    "timeout": "the notebook ran past the per-notebook time limit; tests not reached scored 0",
+    "cell-timeout": "a cell ran past the per-cell time limit (an infinite loop?) and was interrupted",
+    "sys-exit": "the code called sys.exit() or exit(); the grader carried on with the next cell",
+    "huge-output": "a cell printed more than the output limit (the grader counts output, never keeps it)",
+    "passes-visible-only": "some answers pass the visible tests but fail the hidden ones (hard-coded to the "
+                           "visible examples?)",
+    "missing-answer": "an answer cell was not found; its stub was used (your added cells still ran)",
+    "duplicate-cells": "a cell appears more than once; the last edited copy of an answer was used",
+    "tests-restored": "a test cell was edited or deleted; the solution's test cell was used",
+    "metadata-stripped": "nbgrader metadata was missing; answers were found by position and content",
+    "ok": "graded normally",
+}
+_SEVERITY = {status: rank for rank, status in enumerate(STATUSES)}
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass
+class TestOutcome:
+    """What happened to one test cell of the solution."""
+
+    grade_id: str
+    points: float
+    max_points: float
+    visible: str = "not run"  # "passed", "failed", "not run"
+    hidden: str = "none"  # "passed", "failed", "not run", "none" (no hidden part)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GradeResult:
+    """One row of the grade sheet and the content of one feedback file."""
+
+    student: str
+    file: str
+    status: str
+    reason: str
+    outcomes: list[TestOutcome]
+    max_points: float
+    seconds: float = 0.0
+    #: Exceptions raised in the student's own cells (answers, added cells), for the feedback.
+    cell_errors: list[str] = field(default_factory=list)
+    lab: str = ""
+
+    @property
+    def review(self) -> bool:
+        """Whether the row needs a human look (see the status ``needs-review``)."""
+        return "needs-review: " in self.reason or self.status == "needs-review"
+
+    @property
+    def total(self) -> float:
+        return sum(o.points for o in self.outcomes)
+
+
+def _redact(lines: list[str], hidden_lines: list[str]) -> list[str]:
+    hidden = set(hidden_lines)
+    return ["    [hidden test code]" if any(h in line for h in hidden) else line for line in lines]
+
+
+def test_outcomes(lab: SolutionLab, alignment: Alignment | None, state: dict | None) -> list[TestOutcome]:
+    outcomes = {t.grade_id or t.key: TestOutcome(t.key, 0.0, t.points) for t in lab.tests}
+    if alignment is None or state is None:
+        return list(outcomes.values())
+    results = state.get("cells", [])
+    parts: dict[str, list[tuple[GradedCell, dict]]] = {}
+    for index, cell in enumerate(alignment.cells):
+        if cell.role == "test":
+            result = results[index] if index < len(results) else {"status": "not-run"}
+            parts.setdefault(cell.grade_id or "", []).append((cell, result))
+    for key, outcome in outcomes.items():
+        seen = parts.get(key, [])
+        visible = [r for c, r in seen if not c.hidden]
+        hidden = [r for c, r in seen if c.hidden]
+
+        def summary(rs: list[dict]) -> str:
+            if not rs:
+                return "none"
+            if any(r["status"] == "error" for r in rs):
+                return "failed"
+            if any(r["status"] != "ok" for r in rs):
+                return "not run"
+            return "passed"
+
+        outcome.visible = summary(visible) if visible else "passed"
+        outcome.hidden = summary(hidden)
+        for cell, r in seen:
+            if r["status"] == "error":
+                head = f"{r.get('ename', 'Error')}: {r.get('evalue', '')}".strip().rstrip(":")
+                if cell.hidden:
+                    outcome.errors.append(f"hidden tests: {head}")
+                else:
+                    trace = _redact(r.get("traceback", [])[-20:], lab.hidden_lines)
+                    outcome.errors.append("visible tests:\n" + "\n".join(trace or [head]))
+            elif r["status"] in ("kernel-died", "not-run"):
+                outcome.errors.append(("hidden" if cell.hidden else "visible") + " tests: not run ("
+                                      + ("the kernel died" if r["status"] == "kernel-died" else
+                                         "the notebook stopped before this cell") + ")")
+        if seen and outcome.visible == "passed" and outcome.hidden in ("passed", "none"):
+            outcome.points = outcome.max_points
+        for why in alignment.forbidden.get(key, []):
+            outcome.points = 0.0
+            outcome.errors.insert(0, f"forbidden: {why}; these tests score 0.")
+    return list(outcomes.values())
+
+
+def _run_problems(alignment: Alignment, state: dict) -> dict[str, list[str]]:
+    """The statuses the run itself earned (kernel death, limits, exits, output, the harness, the grader)."""
+    problems: dict[str, list[str]] = {}
+    add = lambda status, message: problems.setdefault(status, []).append(message)  # noqa: E731
+    if state.get("kernel_died"):
+        add("kernel-died", "the kernel died (a crash, os._exit, or a resource limit); later cells did not run")
+    if state.get("timed_out"):
+        add("timeout", "the notebook ran past its time limit; later cells did not run")
+    for index, result in enumerate(state.get("cells", [])):
+        cell = alignment.cells[index] if index < len(alignment.cells) else None
+        where, ename = describe_cell(cell), result.get("ename")
+        if ename == "CellTimeoutError" and not state.get("timed_out"):
+            add("cell-timeout", f"{where} ran past the per-cell limit")
+        if ename == "SystemExit":
+            add("sys-exit", f"{where} called sys.exit()")
+        if cell is not None and cell.role == "harness" and result.get("status") == "error":
+            detail = result.get("evalue", "") if ename == harness.RESTORED_ERROR else f"{ename}: {result.get('evalue', '')}"
+            add("needs-review", f"before {where}, {detail[:300]} (an earlier cell patched it)"
+                if ename == harness.RESTORED_ERROR else f"the grader's reset failed before {where} ({detail[:300]})")
+    if state.get("huge_output_cells"):
+        where = ", ".join(describe_cell(alignment.cells[i]) for i in state["huge_output_cells"] if i < len(alignment.cells))
+        add("huge-output", f"{where} printed more than the output limit")
+    if state.get("worker_error"):
+        add("grader-error", f"the grader's worker failed: {state['worker_error']}")
+    return problems
+
+
+def _cell_errors(alignment: Alignment, state: dict, hidden_lines: list[str]) -> list[str]:
+    """Exceptions raised in the student's own cells, as the feedback shows them (hidden code redacted)."""
+    errors = []
+    for index, result in enumerate(state.get("cells", [])):
+        cell = alignment.cells[index] if index < len(alignment.cells) else None
+        if cell is not None and cell.role in ("answer", "extra") and result.get("status") == "error" \
+                and result.get("ename") not in ("CellTimeoutError", "SystemExit"):
+            trace = "\n".join(_redact(result.get("traceback", [])[-12:], hidden_lines))
+            errors.append(f"{describe_cell(cell)} raised {result.get('ename')}: {result.get('evalue', '')}\n{trace}")
+    return errors
+
+
+def finish(lab: SolutionLab, submission: Submission, alignment: Alignment | None,
+            state: dict | None, seconds: float = 0.0) -> GradeResult:
+    problems: dict[str, list[str]] = {}
+    if submission.status != "ok":
+        problems[submission.status] = [submission.reason]
+    if alignment is not None:
+        for status, messages in alignment.problems.items():
+            problems.setdefault(status, []).extend(messages)
+    outcomes = test_outcomes(lab, alignment, state)
+    errors: list[str] = []
+    if state is not None and alignment is not None:
+        for status, messages in _run_problems(alignment, state).items():
+            problems.setdefault(status, []).extend(messages)
+        errors = _cell_errors(alignment, state, lab.hidden_lines)
+        suspicious = [o.grade_id for o in outcomes if o.visible == "passed" and o.hidden == "failed"]
+        if suspicious:
+            problems.setdefault("passes-visible-only", []).append(
+                ", ".join(suspicious) + ": the visible tests pass, the hidden tests fail")
+    status = min(problems, key=lambda s: _SEVERITY.get(s, -1)) if problems else "ok"
+    # Every problem, most severe first, each prefixed by its status so the sheet can be filtered.
+    reason = "; ".join(dict.fromkeys(f"{s}: {m}" for s in sorted(problems, key=_SEVERITY.get)
+                                     for m in problems[s]))
+    return GradeResult(student=submission.student, file=submission.path.name, status=status,
+                       reason=reason, outcomes=outcomes, max_points=lab.max_points, seconds=seconds,
+                       cell_errors=errors, lab=lab.path.stem)
+
+
+#: Statuses with which nothing of the submission was graded.
+UNGRADED = ("grader-error", "empty-file", "invalid-json", "not-a-notebook", "wrong-notebook")
+
+
+def was_graded(result: GradeResult) -> bool:
+    """Whether the submission's code was run and scored (its status is not one of :data:`UNGRADED`)."""
+    return result.status not in UNGRADED
