@@ -162,14 +162,20 @@ def visit(instance, url: str, screenshot: Path | None = None, viewport=(1280, 90
         report.status = response.status if response else None
         for attempt in range(3):  # the root index.html redirects: wait for the page it lands on
             try:
+                try:  # a short settle; what matters is checked below (math typeset, images complete)
+                    page.wait_for_load_state("networkidle", timeout=10_000)
+                except Exception as exc:  # noqa: BLE001 (Playwright's TimeoutError)
+                    if "Timeout" not in str(exc):
+                        raise
+                # Wait for MathJax's first typesetting pass (when the page loads MathJax at all).
+                page.evaluate(_MATHJAX_DONE)
                 try:
-                    page.wait_for_load_state("networkidle", timeout=60_000)
+                    page.wait_for_function("() => Array.from(document.images).every(i => i.complete)",
+                                           timeout=120_000)
                 except Exception as exc:  # noqa: BLE001 (Playwright's TimeoutError: reported, not fatal)
                     if "Timeout" not in str(exc):
                         raise
-                    report.console_errors.append("the page was still loading files after 60 s")
-                # Wait for MathJax's first typesetting pass (when the page loads MathJax at all).
-                page.evaluate(_MATHJAX_DONE)
+                    report.console_errors.append("images were still loading after 120 s")
                 break
             except Exception as exc:  # noqa: BLE001 (Playwright's Error: "Execution context was destroyed")
                 if "context was destroyed" not in str(exc) or attempt == 2:
