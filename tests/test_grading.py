@@ -237,6 +237,26 @@ def test_another_lab_with_the_same_grade_ids_is_the_wrong_notebook(tmp_path):
     assert set(alignment.problems) == {"wrong-notebook"} and not alignment.cells
 
 
+def test_matching_a_huge_cell_stays_quick(tmp_path):
+    """Texts are cut before difflib compares them: a megabyte cell cannot stall the grader."""
+    lab = grading.load_solution(LAB01)
+    nb = nbformat.read(SUBMISSIONS / "lab01" / "solved.ipynb", as_version=4)
+    for cell in nb.cells:
+        cell.metadata = {}  # every answer is searched by content
+    # Commented-out copies of a test cell: difflib's worst case (about 20 s per comparison uncut).
+    copies = "\n".join("# " + line for line in lab.tests[0].lab_source.splitlines())
+    huge = "x = 1\n" + "\n".join([copies] * (2_000_000 // len(copies)))
+    nb.cells.insert(answer_index_by_text(nb, "def "), nbformat.v4.new_code_cell(huge))
+    started = time.monotonic()
+    alignment = grading.build_graded_notebook(lab, lab01_submission(nb, tmp_path))
+    assert time.monotonic() - started < 120, "generous: an unbounded comparison takes hours"
+    assert "wrong-notebook" not in alignment.problems
+
+
+def answer_index_by_text(nb, start: str) -> int:
+    return next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith(start))
+
+
 def test_hidden_tests_run_apart_from_visible_tests(tmp_path):
     lab = grading.load_solution(LAB01)
     nb = nbformat.read(SUBMISSIONS / "lab01" / "unanswered.ipynb", as_version=4)

@@ -243,3 +243,12 @@ def test_the_student_library_is_lazy():
             "else:\n    raise SystemExit('no AttributeError')\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
+
+
+def test_a_missing_extra_is_named_in_one_line():
+    code = ("import sys\nsys.modules['nbgrader'] = None\nsys.modules['nbformat'] = None\n"
+            "from regopt.instructor.cli import main\nraise SystemExit(main(['labs', '--check']))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 2, run.stderr
+    assert "instructor" in run.stderr and "pip install" in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr

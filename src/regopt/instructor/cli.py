@@ -192,18 +192,17 @@ def main(argv: list[str] | None = None) -> int:
         from .course import ConfigError
         from .grading import InstructorError
         from .labs import LabError
-    except ImportError as error:
+
+        try:
+            return _labs(args) if args.command == "labs" else _grade(args)
+        except (InstructorError, LabError, ConfigError, FileNotFoundError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_INSTRUCTOR_ERROR
+    except ImportError as error:  # an extra imported where it is used, missing here
         if (error.name or "").split(".")[0] not in _EXTRA_MODULES:
             raise
         print(f"error: `regopt {args.command}` needs the 'instructor' extra ({error.name} is missing): "
               'pip install "regopt[instructor]"', file=sys.stderr)
-        return EXIT_INSTRUCTOR_ERROR
-    try:
-        if args.command == "labs":
-            return _labs(args)
-        return _grade(args)
-    except (InstructorError, LabError, ConfigError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
         return EXIT_INSTRUCTOR_ERROR
 
 
