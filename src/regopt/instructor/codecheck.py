@@ -258,7 +258,7 @@ def _update_bindings(b: _Bindings, statement: ast.stmt, visitor: _CellVisitor, u
             b.alias[name] = target_alias
         elif student and carried:
             b.uses_of[name] = carried
-        if context:
+        if context and not name.startswith("_"):
             b.set_up.add(name)
 
 

@@ -56,7 +56,9 @@ def add_harness(lab: SolutionLab, alignment: Alignment) -> None:
         if cell.role == "test":
             out.append(GradedCell("harness", harness.RESET, cell.grade_id, hidden=cell.hidden))
         out.append(cell)
-        helpers = codecheck.bound_names(cell.source) - answer_names if cell.role == "context" else set()
+        # Names such as _ are IPython's too (the last result): only the lab's public names are kept.
+        helpers = {name for name in codecheck.bound_names(cell.source) - answer_names
+                   if not name.startswith("_")} if cell.role == "context" else set()
         if helpers:
             out.append(GradedCell("harness", harness.keep_source(sorted(helpers))))
     alignment.cells = out
