@@ -124,9 +124,10 @@ def main() -> int:
     if "baseline" in results:
         old = results["baseline"]
         print(f"ratio this tree / baseline: wall {new['wall'] / old['wall']:.2f}, CPU {new['cpu'] / old['cpu']:.2f}")
-    elapsed = new["wall"]
-    print("target: 100 submissions within 600 s on 2 cores:",
-          "met" if elapsed * 100 / len(new["rows"]) <= 600 else "NOT met")
+    print("note: CPU counts reaped descendants only; kernels in a bubblewrap PID namespace are not reaped by "
+          "the grader, so compare wall times (measured in this run, on the same batch).")
+    if len(new["rows"]) >= 100:
+        print("target: 100 submissions within 600 s on 2 cores:", "met" if new["wall"] <= 600 else "NOT met")
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

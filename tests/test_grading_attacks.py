@@ -194,3 +194,18 @@ def test_the_exit_status_says_when_nothing_could_be_graded(tmp_path):
 
     assert main(["grade", str(solution), str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"),
                  "--quiet"]) == 1
+
+
+def test_only_the_labs_public_names_are_kept_by_the_harness(tmp_path):
+    """IPython rebinds _ after every cell: keeping it would mark honest work for review."""
+    nb = minilab.mini_solution()
+    nb.cells[1].source += "\n_ = check\n_scratch = 1"
+    path = tmp_path / "98_roots.ipynb"
+    nbformat.write(nb, path)
+    lab = grading.load_solution(path)
+    submission = tmp_path / "alice.ipynb"
+    nbformat.write(nb, submission)
+    alignment = grading.build_graded_notebook(lab, grading.read_submission(submission))
+    grading.add_harness(lab, alignment)
+    kept = [c.source for c in alignment.cells if c.role == "harness" and ".keep(" in c.source]
+    assert kept == ['__import__("sys").modules["_regopt_harness"].keep([\'check\', \'math\', \'operator\'])'], kept

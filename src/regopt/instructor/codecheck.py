@@ -258,8 +258,14 @@ def _update_bindings(b: _Bindings, statement: ast.stmt, visitor: _CellVisitor, u
             b.alias[name] = target_alias
         elif student and carried:
             b.uses_of[name] = carried
-        if context and not name.startswith("_"):
+        if context and not name.startswith("_") and _defines_code(statement):
             b.set_up.add(name)
+
+
+def _defines_code(statement: ast.stmt) -> bool:
+    """A function or class (a helper of the lab's), not data a student may re-bind."""
+    return isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or \
+        isinstance(getattr(statement, "value", None), ast.Lambda)
 
 
 def _carries_code(statement: ast.stmt) -> bool:

@@ -12,7 +12,7 @@ adds cells of its own to the graded notebook:
     Records the functions and classes of torch, numpy, math and regopt as the
     lab's set-up cells imported them.
 ``keep(names)`` (after each set-up cell that defines names)
-    Records the lab's own helpers (such as a ``compare_with_torch``).
+    Records the lab's own functions and classes (such as a ``compare_with_torch``).
 ``reset()`` (before every part of every test cell)
     Puts every recorded thing back, clears trace and profile functions, and
     raises ``GraderRestored`` naming what it had to restore: the grader marks
@@ -108,8 +108,9 @@ def _regopt_install_harness():
                 h.class_dicts[cls] = dict(vars(cls))
 
     def keep(names):
+        # The lab's functions and classes; its data a student may legitimately re-bind.
         for name in names:
-            if name in shell.user_ns:
+            if callable(shell.user_ns.get(name)):
                 h.kept[name] = shell.user_ns[name]
 
     def reset():
