@@ -209,3 +209,14 @@ def test_only_the_labs_public_names_are_kept_by_the_harness(tmp_path):
     grading.add_harness(lab, alignment)
     kept = [c.source for c in alignment.cells if c.role == "harness" and ".keep(" in c.source]
     assert kept == ['__import__("sys").modules["_regopt_harness"].keep([\'check\', \'math\', \'operator\'])'], kept
+
+
+def test_without_a_sandbox_the_grader_says_so_once_and_still_grades(tmp_path):
+    solution, solved = minilab.write_solution(tmp_path)
+    (tmp_path / "subs").mkdir()
+    for name in ("alice", "bob"):
+        nbformat.write(solved, tmp_path / "subs" / f"{name}.ipynb")
+    notices: list[str] = []
+    results = grading.grade_folder(solution, tmp_path / "subs", isolation="none", jobs=2, notice=notices.append)
+    assert len(notices) == 1 and "no sandbox" in notices[0] and "bubblewrap" in notices[0]
+    assert [(r.status, r.total) for r in results] == [("ok", 3.0), ("ok", 3.0)]
