@@ -87,6 +87,12 @@ ATTACKS = {
 }
 
 
+if ISOLATION == "none":
+    # Without a PID namespace nothing stops a kernel from killing the grader (the grader says so
+    # in its notice); the battery still runs every other attack.
+    del ATTACKS["kill_the_grader"]
+
+
 def _notebooks(solved: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
     books = {"honest": minilab.submission(solved, {})}
     for name, added in ATTACKS.items():
@@ -139,8 +145,9 @@ def test_an_attack_earns_nothing_it_did_not_earn(attacked, name):
     assert row["ex1-tests"] in ("2", "0"), row
 
 
-@pytest.mark.parametrize("name", ["remove_asserts", "patch_builtins", "patch_library", "rebind_lab_helper",
-                                  "swallow_errors", "trace_function", "kill_the_grader", "forge_result_file"])
+@pytest.mark.parametrize("name", [name for name in ATTACKS if name in {
+    "remove_asserts", "patch_builtins", "patch_library", "rebind_lab_helper", "swallow_errors", "trace_function",
+    "kill_the_grader", "forge_result_file"}])
 def test_tampering_is_marked_for_review_with_its_reason(attacked, name):
     row = attacked["rows"][name]
     assert row["review"] == "yes" and "needs-review: " in row["reason"], row
