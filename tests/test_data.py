@@ -163,6 +163,18 @@ def test_subset_is_seeded_and_standardized(isolated):
     assert torch.equal(a.y_test, torch.arange(40) % 10)
 
 
+def test_unstandardized_pixels_are_in_the_unit_interval(isolated):
+    root = write_idx_mnist(isolated / "root", n_train=60)
+    standardized = data.load_mnist(n_train=25, root=root, seed=3, download=False)
+    pixels = data.load_mnist(n_train=25, root=root, seed=3, download=False, standardize=False)
+    assert float(pixels.x_train.min()) >= 0 and float(pixels.x_train.max()) <= 1
+    # The same images: standardizing the [0, 1] pixels gives load_mnist's default tensors.
+    again = (pixels.x_train - pixels.x_train.mean()) / pixels.x_train.std()
+    assert torch.allclose(again, standardized.x_train, atol=1e-5)
+    digits = data.load_digits(n_train=50, n_test=20, standardize=False)
+    assert float(digits.x_train.min()) >= 0 and float(digits.x_train.max()) <= 1
+
+
 def test_asking_for_more_than_available_says_how_many_exist(isolated):
     root = write_idx_mnist(isolated / "root", n_train=60)
     with pytest.raises(ValueError, match=r"n_train=61 .* only 60 images"):
@@ -221,6 +233,7 @@ def test_fallback_can_be_refused(isolated):
     ({"n_test": -5}, r"n_test=-5"),
     ({"n_train": 2.5}, r"n_train=2.5"),
     ({"seed": "zero"}, r"seed='zero'"),
+    ({"standardize": "no"}, r"standardize='no'.*True or False"),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):

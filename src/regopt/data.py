@@ -140,6 +140,11 @@ def _check_positive_int(name: str, value: object, allow_none: bool = False) -> N
         raise ValueError(f"{name}={value!r} is invalid; expected {expected}.")
 
 
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}={value!r} is invalid; expected True or False.")
+
+
 def _idx_problem(path: Path, magic: int, dims: tuple[int, ...]) -> str | None:
     """Describe what is wrong with an IDX file, or return None when it is sound."""
     if not path.is_file():
@@ -274,8 +279,9 @@ def load_mnist(
     root: str | Path | None = None,
     download: bool = True,
     allow_fallback: bool = True,
+    standardize: bool = True,
 ) -> Dataset:
-    """Load MNIST as standardized in-memory tensors.
+    """Load MNIST as in-memory tensors, standardized unless ``standardize=False``.
 
     Parameters
     ----------
@@ -292,8 +298,14 @@ def load_mnist(
         Whether to fall back to scikit-learn's digits (with a printed notice)
         when MNIST cannot be found or fetched. With ``False`` a
         :class:`FileNotFoundError` is raised instead.
+    standardize:
+        Shift and scale the pixels by the training images' mean and standard
+        deviation (the default, what training likes); with ``False`` pixels stay
+        in [0, 1] (black 0, white 1), the units in which an adversarial
+        perturbation or an augmentation is usually stated.
     """
     _check_positive_int("n_train", n_train, allow_none=True)
+    _check_bool("standardize", standardize)
     _check_positive_int("n_test", n_test, allow_none=True)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise ValueError(f"seed={seed!r} is invalid; expected an integer.")
@@ -378,7 +390,7 @@ def load_mnist(
             "instead: numbers will differ from the course text. Connect to the internet "
             "or set REGOPT_DATA to use MNIST."
         )
-        dataset = load_digits(n_train=n_train, n_test=n_test, seed=seed)
+        dataset = load_digits(n_train=n_train, n_test=n_test, seed=seed, standardize=standardize)
         dataset.notes = notes + [reason] + dataset.notes
         return dataset
 
@@ -397,7 +409,8 @@ def load_mnist(
     test_index = _subset(len(y_test_all), n_test, seed + 1, keep_order=True)
     x_train = x_train_all[train_index].float().div_(255.0).unsqueeze(1)
     x_test = x_test_all[test_index].float().div_(255.0).unsqueeze(1)
-    x_train, x_test = _standardize(x_train, x_test)
+    if standardize:
+        x_train, x_test = _standardize(x_train, x_test)
     return Dataset(
         x_train=x_train.contiguous(),
         y_train=y_train_all[train_index].long().contiguous(),
@@ -409,8 +422,12 @@ def load_mnist(
     )
 
 
-def load_digits(n_train: int | None = 1000, n_test: int | None = None, seed: int = 0) -> Dataset:
+def load_digits(n_train: int | None = 1000, n_test: int | None = None, seed: int = 0,
+                standardize: bool = True) -> Dataset:
     """scikit-learn's 1,797 bundled 8x8 digits, upsampled to 28x28 like MNIST.
+
+    Pixels are standardized like :func:`load_mnist`'s, or left in [0, 1] with
+    ``standardize=False``.
 
     The images are shuffled with ``seed``; the first ``n_train`` train and the
     next ``n_test`` (default: all the rest) test. If fewer images remain than
@@ -420,6 +437,7 @@ def load_digits(n_train: int | None = 1000, n_test: int | None = None, seed: int
 
     _check_positive_int("n_train", n_train, allow_none=True)
     _check_positive_int("n_test", n_test, allow_none=True)
+    _check_bool("standardize", standardize)
     bunch = _sk_load_digits()
     images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
     # 8x8 -> 20x20 then a 4-pixel border, mirroring how MNIST digits sit in 28x28.
@@ -438,7 +456,9 @@ def load_digits(n_train: int | None = 1000, n_test: int | None = None, seed: int
     if n_test is not None and n_test > remaining:
         notes.append(f"digits has {total} images: n_test reduced to {n_te}")
     train_index, test_index = order[:n_tr], order[n_tr : n_tr + n_te]
-    x_train, x_test = _standardize(images[train_index], images[test_index])
+    x_train, x_test = images[train_index], images[test_index]
+    if standardize:
+        x_train, x_test = _standardize(x_train, x_test)
     return Dataset(
         x_train=x_train.contiguous(),
         y_train=labels[train_index].contiguous(),
