@@ -172,10 +172,10 @@ def batched_and_sequential(seeds, lambdas, optimizer="sgd"):
         "adam": lambda params: torch.optim.Adam(params, lr=0.01),
     }[optimizer]
     sequential = penalty_sweep(make_model, data, lambdas, lambda m, lam: make_stacked(list(m.parameters())),
-                               epochs=3, batch_size=7, seeds=seeds, progress=False,
+                               epochs=3, batch_size=7, seeds=seeds, progress=False, eval_every=2,
                                penalty=lambda m, lam: lam * l2_penalty(m.parameters()))
     batched = batched_sweep(make_model, data, lambdas, make_stacked, epochs=3, batch_size=7, seeds=seeds,
-                            progress=False, penalty=lambda p, lam: lam * l2_penalty(p.values()))
+                            progress=False, eval_every=2, penalty=lambda p, lam: lam * l2_penalty(p.values()))
     return sequential, batched
 
 
@@ -192,6 +192,9 @@ def test_batched_sweep_matches_sequential_runs(optimizer):
         for j in range(3):
             np.testing.assert_allclose(batched.histories[i][j].train_loss, sequential.histories[i][j].train_loss,
                                        rtol=1e-4, atol=1e-6)
+            # Evaluated at epochs 2 and 3 (eval_every=2, and always the last), as penalty_sweep does.
+            np.testing.assert_allclose(batched.histories[i][j].test_error, sequential.histories[i][j].test_error,
+                                       atol=1e-9)
     assert batched.run_seconds.shape == (2, 3) and batched.seconds > 0
 
 

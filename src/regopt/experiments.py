@@ -331,6 +331,7 @@ def batched_sweep(
     seeds: Sequence[int] = (0,),
     batch_size: int = 100,
     loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    eval_every: int | None = None,
     progress: bool | None = None,
 ) -> SweepResult:
     r"""Train the K = len(seeds) × len(lambdas) runs of a sweep *at once*, one model per run.
@@ -360,8 +361,9 @@ def batched_sweep(
         (``regopt.penalties.l2_penalty(p.values())`` works). It is applied at
         λ = 0 too, where it adds exactly nothing.
 
-    No ``after_step``, ``measure`` or ``eval_every``: the test set is evaluated
-    after the last epoch. Models with dropout get independent masks per model
+    No ``after_step`` or ``measure``. ``eval_every`` is :func:`penalty_sweep`'s:
+    the test set is evaluated every this many epochs (default: only after the
+    last one) and always after the last. Models with dropout get independent masks per model
     (``randomness="different"``), which differ from the sequential runs' masks.
     ``run_seconds`` holds the total time shared equally by the K runs.
     """
@@ -381,6 +383,9 @@ def batched_sweep(
         raise ValueError(f"epochs={epochs!r} is invalid; expected a positive integer.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} is invalid; expected a positive integer.")
+    eval_every = epochs if eval_every is None else eval_every
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"eval_every={eval_every!r} is invalid; expected a positive integer.")
     x_train, y_train, x_test, y_test = unpack_data(data)
     if x_test is None:
         raise ValueError("data has no test set; batched_sweep needs (x_train, y_train, x_test, y_test).")
@@ -416,6 +421,21 @@ def batched_sweep(
     shared_batches = len(seeds) == 1
     data_dim = None if shared_batches else 0
     step = vmap(run_loss, in_dims=(0, 0, data_dim, data_dim, 0), randomness="different")
+
+    def run_outputs(p, b, x):
+        return functional_call(base, (p, b), (x,))
+
+    @torch.no_grad()
+    def evaluate_runs(x: Tensor, y: Tensor) -> tuple[list[float], list[float]]:
+        """Every run's mean loss and error rate on (x, y), in eval() mode."""
+        base.eval()
+        outs = vmap(run_outputs, in_dims=(0, 0, None), randomness="different")(params, buffers, x)
+        base.train()
+        losses = torch.stack([loss_fn(out, y) for out in outs])
+        errors = ((outs.argmax(dim=-1) != y).double().mean(dim=1) if classification
+                  else torch.full((len(runs),), math.nan))
+        return losses.tolist(), errors.tolist()
+
     # One generator per seed gives each run the minibatch order regopt.fit draws for it.
     order_generators = [torch.Generator().manual_seed(s) for s in seeds]
     n = len(x_train)
@@ -444,28 +464,23 @@ def batched_sweep(
             bad = [lambdas[j] for (_, j), ok in zip(runs, torch.isfinite(loss_sums).tolist()) if not ok]
             raise FloatingPointError(f"The training loss diverged at epoch {epoch} for λ in {bad}. "
                                      "Lower the learning rate (or λ) and try again.")
+        evaluated = epoch % eval_every == 0 or epoch == epochs
+        test_losses, test_errors = (evaluate_runs(x_test, y_test) if evaluated
+                                    else ([math.nan] * len(runs), [math.nan] * len(runs)))
         for k, history in enumerate(histories):
             history.epoch.append(epoch)
             history.train_loss.append(float(loss_sums[k]) / n)
             history.train_error.append(float(wrong[k]) / n if classification else math.nan)
             history.train_penalty.append(math.nan)
+            history.test_loss.append(test_losses[k])
+            history.test_error.append(test_errors[k])
 
-    final = {}
-    with torch.no_grad():
-        base.eval()
-        for split, (x, y) in {"train": (x_train, y_train), "test": (x_test, y_test)}.items():
-            outs = vmap(lambda p, b: functional_call(base, (p, b), (x,)), randomness="different")(params, buffers)  # noqa: B023 (called at once)
-            losses = torch.stack([loss_fn(out, y) for out in outs])
-            errors = ((outs.argmax(dim=-1) != y).double().mean(dim=1) if classification
-                      else torch.full((len(runs),), math.nan))
-            final[split] = (losses.tolist(), errors.tolist())
+    final = {"train": evaluate_runs(x_train, y_train), "test": (test_losses, test_errors)}
     shape = (len(seeds), len(lambdas))
     arrays = {name: np.full(shape, np.nan) for name in ("train_loss", "train_error", "test_loss", "test_error")}
     for k, (i, j) in enumerate(runs):
         arrays["train_loss"][i, j], arrays["train_error"][i, j] = final["train"][0][k], final["train"][1][k]
         arrays["test_loss"][i, j], arrays["test_error"][i, j] = final["test"][0][k], final["test"][1][k]
-        histories[k].test_loss.extend([math.nan] * (epochs - 1) + [final["test"][0][k]])
-        histories[k].test_error.extend([math.nan] * (epochs - 1) + [final["test"][1][k]])
     bar.close()
     seconds = time.perf_counter() - start
     return SweepResult(
