@@ -227,3 +227,22 @@ def test_without_a_sandbox_the_grader_says_so_once_and_still_grades(tmp_path):
     results = grading.grade_folder(solution, tmp_path / "subs", isolation="none", jobs=2, notice=notices.append)
     assert len(notices) == 1 and "no sandbox" in notices[0] and "bubblewrap" in notices[0]
     assert [(r.status, r.total) for r in results] == [("ok", 3.0), ("ok", 3.0)]
+
+
+@pytest.mark.skipif(sandbox.isolation("auto") != "bwrap", reason="bubblewrap is not available here")
+def test_the_sandbox_sees_a_course_checked_out_under_tmp(tmp_path):
+    # CI and `mktemp -d` clones live under /tmp; the sandbox's private /tmp must not hide them.
+    checkout = Path("/tmp") / f"regopt-sandbox-{os.getpid()}"
+    checkout.mkdir()
+    try:
+        (checkout / "marker.txt").write_text("visible")
+        home = tmp_path / "home"
+        home.mkdir()
+        prefix = sandbox.kernel_prefix("bwrap", sandbox.Limits(), home=home, ipc_dir=home, readable=[checkout])
+        result = subprocess.run([*prefix, sys.executable, "-c",
+                                 f"print(open({str(checkout / 'marker.txt')!r}).read())"],
+                                capture_output=True, text=True, timeout=60)
+        assert result.stdout.strip() == "visible", result.stderr
+    finally:
+        (checkout / "marker.txt").unlink()
+        checkout.rmdir()

@@ -123,12 +123,14 @@ def _readable_paths(extra: list[Path]) -> list[Path]:
 
 def _bwrap_argv(bwrap: str, home: Path, ipc_dir: Path, readable: list[Path]) -> list[str]:
     argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    # The private /tmp comes first: bwrap mounts in order, and a later tmpfs would hide what is
+    # bound below it (a course checked out under /tmp, with its .venv, is common: CI, mktemp -d).
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for path in readable:
         argv += ["--ro-bind", str(path), str(path)]
     for name in _SYSTEM_LINKS:  # /bin -> usr/bin on merged-/usr systems
         if os.path.islink(name):
             argv += ["--symlink", os.readlink(name), name]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for path in dict.fromkeys((home, ipc_dir)):
         argv += ["--bind", str(path), str(path)]
     return argv + ["--chdir", str(home), "--"]
