@@ -21,8 +21,10 @@ EXECUTED_DIR = ROOT / "_build" / "test-site" / "executed"
 
 # Notebook kernels inherit this environment. Tests always run in fast mode and
 # render like the website (static widgets, no progress bars).
-os.environ.setdefault("REGOPT_FAST", "1")
-os.environ.setdefault("REGOPT_STATIC", "1")
+from regopt import config as regopt_config  # noqa: E402 (lazy: no torch here)
+
+os.environ.setdefault(regopt_config.FAST_ENV, "1")
+os.environ.setdefault(regopt_config.STATIC_ENV, "1")
 
 _executed: dict[Path, dict] = {}
 

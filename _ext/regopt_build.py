@@ -98,7 +98,9 @@ def execution_fingerprint(confdir: Path, package: Path | None = None) -> str:
         if path.is_file():
             digest.update(f"{name}\n".encode())
             digest.update(_code_digest(path) if path.suffix == ".py" else path.read_bytes())
-    for name in ("REGOPT_FAST", "REGOPT_NO_MNIST"):
+    from regopt import config as regopt_config
+
+    for name in (regopt_config.FAST_ENV, regopt_config.NO_MNIST_ENV):
         digest.update(f"{name}={os.environ.get(name, '')}\n".encode())
     # Which data REGOPT_DATA holds, not where (CI's fresh clones see it at different paths):
     # the loader accepts only files of known MD5s, and their names and sizes tell those apart.
@@ -199,7 +201,9 @@ def quiet_console(app, pagename, templatename, context, doctree) -> None:
 
 
 def setup(app):
-    os.environ["REGOPT_STATIC"] = "1"
+    from regopt import config as regopt_config
+
+    os.environ[regopt_config.STATIC_ENV] = "1"
     app.connect("config-inited", invalidate_stale_cache)
     app.connect("config-inited", serve_assets_locally)
     app.connect("html-page-context", quiet_console, priority=999)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from regopt import data
+from regopt import config, data
 
 SHARED = Path(os.environ.get("REGOPT_DATA", "")) if os.environ.get("REGOPT_DATA") else None
 needs_shared_mnist = pytest.mark.skipif(
@@ -47,7 +47,7 @@ def _known_md5s_restored():
 def isolated(monkeypatch, tmp_path):
     """No REGOPT_DATA, an empty cache, no shipped copy: only what a test puts in place is found."""
     monkeypatch.delenv("REGOPT_DATA", raising=False)
-    monkeypatch.delenv(data.NO_MNIST_ENV, raising=False)
+    monkeypatch.delenv(config.NO_MNIST_ENV, raising=False)
     monkeypatch.setenv("REGOPT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(data, "SHIPPED_MNIST", tmp_path / "not-shipped")
     return tmp_path
@@ -57,7 +57,7 @@ def isolated(monkeypatch, tmp_path):
 def only_shipped(monkeypatch, tmp_path):
     """A fresh clone offline: no REGOPT_DATA, an empty cache (tests pass download=False)."""
     monkeypatch.delenv("REGOPT_DATA", raising=False)
-    monkeypatch.delenv(data.NO_MNIST_ENV, raising=False)
+    monkeypatch.delenv(config.NO_MNIST_ENV, raising=False)
     monkeypatch.setenv("REGOPT_CACHE", str(tmp_path / "cache"))
     return tmp_path
 
@@ -109,9 +109,9 @@ def test_same_size_file_with_other_content_is_caught_by_its_md5(isolated):
 
 
 def test_no_mnist_switch_falls_back_to_digits(only_shipped, monkeypatch, capsys):
-    monkeypatch.setenv(data.NO_MNIST_ENV, "1")
+    monkeypatch.setenv(config.NO_MNIST_ENV, "1")
     ds = data.load_mnist(n_train=300, n_test=200)
-    assert ds.source == "digits" and data.NO_MNIST_ENV in capsys.readouterr().out
+    assert ds.source == "digits" and config.NO_MNIST_ENV in capsys.readouterr().out
 
 
 def test_cache_is_the_platforms_user_cache_folder(monkeypatch, tmp_path):

@@ -13,6 +13,9 @@
 ``REGOPT_CACHE``
     Where downloads go (default: the platform's user cache folder from ``platformdirs``,
     ``~/.cache/regopt`` on Linux).
+``REGOPT_NO_MNIST=1``
+    Skip every MNIST source, as on a machine without the data: the loader falls back
+    to scikit-learn's digits (tests of that fallback use it).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ FAST_ENV = "REGOPT_FAST"
 STATIC_ENV = "REGOPT_STATIC"
 DATA_ENV = "REGOPT_DATA"
 CACHE_ENV = "REGOPT_CACHE"
+NO_MNIST_ENV = "REGOPT_NO_MNIST"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -48,6 +52,11 @@ def _flag(name: str) -> bool:
 def fast() -> bool:
     """True when ``REGOPT_FAST`` asks for the shrunken test-mode sizes."""
     return _flag(FAST_ENV)
+
+
+def no_mnist() -> bool:
+    """True when ``REGOPT_NO_MNIST`` asks the loader to skip every MNIST source (the digits fallback)."""
+    return _flag(NO_MNIST_ENV)
 
 
 def static() -> bool:

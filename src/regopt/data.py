@@ -37,7 +37,6 @@ The module also makes the small synthetic sets of chapters 1 and 2.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import struct
 import sys
@@ -89,7 +88,6 @@ _SHIPPED_GZ_MD5 = {
 }
 _SHIPPED_TRAIN = 10_000
 _SHIPPED_TEST = 10_000
-NO_MNIST_ENV = "REGOPT_NO_MNIST"
 # (path, size, mtime) -> verified, so a notebook loading MNIST ten times hashes it once.
 _VERIFIED: set[tuple[str, int, int]] = set()
 
@@ -325,9 +323,9 @@ def load_mnist(
                         f"n_train={n_train} asked for)")
     cache = config.cache_dir()
     candidates.append(("cache", cache))
-    if os.environ.get(NO_MNIST_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+    if config.no_mnist():
         candidates, download = [], False
-        searched.append(f"nowhere ({NO_MNIST_ENV} is set)")
+        searched.append(f"nowhere ({config.NO_MNIST_ENV} is set)")
 
     folder: Path | None = None
     origin = ""
