@@ -190,7 +190,6 @@ def test_a_live_widget_renders_offline_from_the_sites_own_widget_manager(tmp_pat
     import shutil
     import subprocess
 
-    import nbclient
     import nbformat
 
     for name in ("_ext", "_static"):
@@ -200,8 +199,12 @@ def test_a_live_widget_renders_offline_from_the_sites_own_widget_manager(tmp_pat
     nb.cells = [nbformat.v4.new_markdown_cell("# Widget\n\nThe penalty $\\lambda$."),
                 nbformat.v4.new_code_cell("import ipywidgets\nipywidgets.FloatSlider(value=0.3, max=1.0, "
                                           "description=r'\\(\\lambda\\)')")]
-    nbclient.NotebookClient(nb, kernel_name="python3", timeout=300).execute()
     nbformat.write(nb, tmp_path / "widget.ipynb")
+    # Executed in a subprocess: nbclient in this process would leave an asyncio loop behind,
+    # and Playwright's sync API refuses to start inside one.
+    executed = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute", "--inplace",
+                               str(tmp_path / "widget.ipynb")], capture_output=True, text=True, timeout=300)
+    assert executed.returncode == 0, executed.stderr[-2000:]
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: widget\n")
     (tmp_path / "_config.yml").write_text("title: widget\nexecute:\n  execute_notebooks: 'off'\n"
                                           "sphinx:\n  local_extensions:\n    regopt_build: _ext\n")
