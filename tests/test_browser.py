@@ -58,13 +58,20 @@ def html_dir(executed_notebooks) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browse(html_dir):
+def chromium():
+    """One headless Chromium for the whole file: Playwright's sync API allows one at a time."""
+    with site_browser.browser() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def browse(html_dir, chromium):
     """Visit a page (path relative to the site) once; reports are kept for every test."""
     reports: dict[str, site_browser.PageReport] = {}
-    with site_browser.serve(html_dir) as base, site_browser.browser() as instance:
+    with site_browser.serve(html_dir) as base:
         def visit(path: str) -> site_browser.PageReport:
             if path not in reports:
-                reports[path] = site_browser.visit(instance, base + path)
+                reports[path] = site_browser.visit(chromium, base + path)
             return reports[path]
 
         yield visit
@@ -184,7 +191,7 @@ def test_search_finds_a_term_of_chapter_6(browse):
 
 
 @pytest.mark.slow
-def test_a_live_widget_renders_offline_from_the_sites_own_widget_manager(tmp_path):
+def test_a_live_widget_renders_offline_from_the_sites_own_widget_manager(tmp_path, chromium):
     """The book shows static figures, so no chapter exercises the widget manager: a one-page
     site with a real ipywidgets slider does (MathJax 3 in the label, no CDN)."""
     import shutil
@@ -200,8 +207,8 @@ def test_a_live_widget_renders_offline_from_the_sites_own_widget_manager(tmp_pat
                 nbformat.v4.new_code_cell("import ipywidgets\nipywidgets.FloatSlider(value=0.3, max=1.0, "
                                           "description=r'\\(\\lambda\\)')")]
     nbformat.write(nb, tmp_path / "widget.ipynb")
-    # Executed in a subprocess: nbclient in this process would leave an asyncio loop behind,
-    # and Playwright's sync API refuses to start inside one.
+    # Executed in a subprocess: the kernel client's asyncio loop stays out of this process,
+    # where Playwright's sync API is already running (the `chromium` fixture).
     executed = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute", "--inplace",
                                str(tmp_path / "widget.ipynb")], capture_output=True, text=True, timeout=300)
     assert executed.returncode == 0, executed.stderr[-2000:]
@@ -211,8 +218,8 @@ def test_a_live_widget_renders_offline_from_the_sites_own_widget_manager(tmp_pat
     built = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(tmp_path), "-W"],
                            capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    with site_browser.serve(tmp_path / "_build" / "html") as base, site_browser.browser() as instance:
-        report = site_browser.visit(instance, base + "widget.html")
+    with site_browser.serve(tmp_path / "_build" / "html") as base:
+        report = site_browser.visit(chromium, base + "widget.html")
     assert report.widget_views == 1 and report.widgets_rendered >= 1, report
     assert not report.foreign_requests and not report.failed_requests, report
     assert not report.console_errors, report.console_errors
