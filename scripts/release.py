@@ -10,7 +10,8 @@ Steps, each checked, stopping at the first failure with one line saying why:
    ``repository.branch`` (the one place the ref is defined) becomes the tag.
 3. The Colab set-up cells and badges are refreshed everywhere: chapters and
    solutions (``python -m regopt.instructor.course sync``), then the labs,
-   regenerated from the solutions (``regopt labs``).
+   regenerated from the solutions (``regopt labs``), and the grader's test submissions
+   made from them (``tests/submissions/make_lab01.py``).
 4. Checks: every set-up cell pins the tag (``course check``), the labs agree
    with their solutions (``regopt labs --check``).
 5. One commit, ``Release vVERSION``, and an annotated tag on it. Nothing is pushed:
@@ -76,6 +77,8 @@ def release(version: str) -> str:
     python = sys.executable
     run(python, "-m", "regopt.instructor.course", "sync")
     run(python, "-m", "regopt.instructor.cli", "labs")
+    # The grader's test submissions are made from the lab: they must carry the new set-up cell too.
+    run(python, "tests/submissions/make_lab01.py")
     run(python, "-m", "regopt.instructor.course", "check")
     run(python, "-m", "regopt.instructor.cli", "labs", "--check")
     stale = [p for p in sorted(ROOT.glob("labs/*.ipynb")) + sorted(ROOT.glob("solutions/*.ipynb"))
@@ -83,7 +86,7 @@ def release(version: str) -> str:
     if stale:
         raise ReleaseError("these notebooks do not pin " + tag + ": " + ", ".join(map(str, stale)))
 
-    paths = ["pyproject.toml", "_config.yml", "book", "solutions", "labs"]
+    paths = ["pyproject.toml", "_config.yml", "book", "solutions", "labs", "tests/submissions"]
     run("git", "add", "--", *paths)
     run("git", "commit", "-q", "-m", f"Release {tag}: Colab set-up cells install regopt at {tag}", "--", *paths)
     run("git", "tag", "-a", tag, "-m", f"regopt {version}")

@@ -54,10 +54,21 @@ def run_regopt(*args: str) -> subprocess.CompletedProcess:
                           env=dict(os.environ), timeout=1800)
 
 
+#: solution -> its graded folder. Tests parametrized indirectly (one per broken submission) get a
+#: fixture instance each; this keeps it to one `regopt grade` run per lab.
+_GRADED: dict[Path, dict] = {}
+
+
 @pytest.fixture(scope="module", params=SOLUTIONS, ids=lambda p: p.stem)
 def graded(request, tmp_path_factory):
     """Grade (solution + generated lab + broken submissions) once; return sheet, feedback, run."""
     solution: Path = request.param
+    if solution not in _GRADED:
+        _GRADED[solution] = grade_lab_folder(solution, tmp_path_factory)
+    return _GRADED[solution]
+
+
+def grade_lab_folder(solution: Path, tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp(f"submissions-{solution.stem}")
     lab = ROOT / "labs" / solution.name
     if not lab.is_file():
