@@ -15,20 +15,12 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
-
-from regopt.instructor import labs
+from labexec import run_answer_and_tests, split_test
 
 SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "02_quadratic_analysis.ipynb"
 CELLS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(SOLUTION, as_version=4).cells
          if c.cell_type == "code" and "nbgrader" in c.metadata}
 EXERCISES = ["ex1", "ex2", "ex3", "ex4", "ex5", "ex6"]
-
-
-def split_test(source: str) -> tuple[str, str]:
-    visible, _, rest = source.partition(labs.HIDDEN_BEGIN)
-    hidden, _, after = rest.partition(labs.HIDDEN_END)
-    assert hidden.strip(), "every Lab 2 test cell has hidden tests"
-    return visible, hidden + after
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,14 +50,7 @@ def run_exercise(namespace: dict, exercise: str, answer: str) -> tuple[str, str]
     """Run `answer` then the exercise's tests; return (failed part, error type), or None."""
     # Copies of the tensors: an answer that writes into its inputs must not spoil other cases.
     scope = {name: value.clone() if isinstance(value, torch.Tensor) else value for name, value in namespace.items()}
-    exec(compile(answer, f"{exercise}-answer", "exec"), scope)  # noqa: S102
-    visible, hidden = split_test(CELLS[f"{exercise}-tests"])
-    for part, source in (("visible", visible), ("hidden", hidden)):
-        try:
-            exec(compile(source, f"{exercise}-{part}", "exec"), scope)  # noqa: S102
-        except Exception as error:  # noqa: BLE001 - any error fails a test cell for the grader too
-            return part, type(error).__name__
-    return None
+    return run_answer_and_tests(scope, exercise, answer, CELLS[f"{exercise}-tests"])
 
 
 def test_every_test_cell_has_visible_and_hidden_parts():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from labexec import run_answer_and_tests, split_test
 
 from regopt.instructor import labs
 
@@ -23,13 +24,6 @@ CELLS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in NOTEBOOK.cells
          if c.cell_type == "code" and "nbgrader" in c.metadata}
 EXERCISES = ["ex1", "ex2", "ex3", "ex4", "ex5"]
 DROPOUT_NAMES = ["torch.nn.Dropout", "torch.nn.functional.dropout"]
-
-
-def split_test(source: str) -> tuple[str, str]:
-    visible, _, rest = source.partition(labs.HIDDEN_BEGIN)
-    hidden, _, after = rest.partition(labs.HIDDEN_END)
-    assert hidden.strip(), "every Lab 3 test cell has hidden tests"
-    return visible, hidden + after
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +40,7 @@ def solved_namespace() -> dict:
 def run_exercise(namespace: dict, exercise: str, answer: str) -> tuple[str, str] | None:
     """Run `answer` then the exercise's tests; return (failed part, error type), or None."""
     scope = dict(namespace)
-    exec(compile(answer, f"{exercise}-answer", "exec"), scope)  # noqa: S102
-    visible, hidden = split_test(CELLS[f"{exercise}-tests"])
-    for part, source in (("visible", visible), ("hidden", hidden)):
-        try:
-            exec(compile(source, f"{exercise}-{part}", "exec"), scope)  # noqa: S102
-        except Exception as error:  # noqa: BLE001 - any error fails a test cell for the grader too
-            return part, type(error).__name__
-    return None
+    return run_answer_and_tests(scope, exercise, answer, CELLS[f"{exercise}-tests"])
 
 
 def test_every_test_cell_has_visible_and_hidden_parts_and_points():

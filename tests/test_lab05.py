@@ -1,3 +1,4 @@
+
 """Lab 5's tests catch the mistakes students make, and accept the solution.
 
 Each case below replaces one answer of ``solutions/05_adversarial.ipynb`` by a plausible
@@ -15,12 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+from labexec import run_answer_and_tests, split_test
 from torch import nn
-
-try:  # the instructor tooling moved into regopt.instructor
-    from regopt.instructor import labs
-except ImportError:  # pragma: no cover - older layout
-    from regopt import labs
 
 SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "05_adversarial.ipynb"
 NB = nbformat.read(SOLUTION, as_version=4)
@@ -28,13 +25,6 @@ CELLS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in NB.cells
          if c.cell_type == "code" and "nbgrader" in c.metadata}
 EXERCISES = ["ex1", "ex2", "ex3", "ex4", "ex5"]
 ATTACK_LIBRARIES = {"torchattacks", "advertorch", "foolbox", "art", "cleverhans"}
-
-
-def split_test(source: str) -> tuple[str, str]:
-    visible, _, rest = source.partition(labs.HIDDEN_BEGIN)
-    hidden, _, after = rest.partition(labs.HIDDEN_END)
-    assert hidden.strip(), "every Lab 5 test cell has hidden tests"
-    return visible, hidden + after
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +50,7 @@ def run_exercise(namespace: dict, exercise: str, answer: str) -> tuple[str, str]
     scope = {name: value.clone() if isinstance(value, torch.Tensor)
              else copy.deepcopy(value) if isinstance(value, nn.Module) else value
              for name, value in namespace.items()}
-    exec(compile(answer, f"{exercise}-answer", "exec"), scope)  # noqa: S102
-    visible, hidden = split_test(CELLS[f"{exercise}-tests"])
-    for part, source in (("visible", visible), ("hidden", hidden)):
-        try:
-            exec(compile(source, f"{exercise}-{part}", "exec"), scope)  # noqa: S102
-        except Exception as error:  # noqa: BLE001 - any error fails a test cell for the grader too
-            return part, type(error).__name__
-    return None
+    return run_answer_and_tests(scope, exercise, answer, CELLS[f"{exercise}-tests"])
 
 
 def test_every_test_cell_has_visible_and_hidden_parts_and_forbids_attack_libraries():

@@ -1,3 +1,4 @@
+
 """Lab 8's tests catch the mistakes students make, and accept the solution.
 
 As in tests/test_lab02.py: each case replaces one answer of ``solutions/08_no_free_lunch.ipynb`` by a
@@ -14,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+from labexec import run_answer_and_tests, split_test
 
 try:
     from regopt.instructor import labs
@@ -24,13 +26,6 @@ SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "08_no_free_lunch
 CELLS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(SOLUTION, as_version=4).cells
          if c.cell_type == "code" and "nbgrader" in c.metadata}
 EXERCISES = ["ex1", "ex2", "ex3", "ex4", "ex5", "ex6"]
-
-
-def split_test(source: str) -> tuple[str, str]:
-    visible, _, rest = source.partition(labs.HIDDEN_BEGIN)
-    hidden, _, after = rest.partition(labs.HIDDEN_END)
-    assert hidden.strip(), "every Lab 8 test cell has hidden tests"
-    return visible, hidden + after
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -54,14 +49,7 @@ def solved_namespace() -> dict:
 def run_exercise(namespace: dict, exercise: str, answer: str) -> tuple[str, str] | None:
     """Run `answer` then the exercise's tests; return (failed part, error type), or None."""
     scope = dict(namespace)
-    exec(compile(answer, f"{exercise}-answer", "exec"), scope)  # noqa: S102
-    visible, hidden = split_test(CELLS[f"{exercise}-tests"])
-    for part, source in (("visible", visible), ("hidden", hidden)):
-        try:
-            exec(compile(source, f"{exercise}-{part}", "exec"), scope)  # noqa: S102
-        except Exception as error:  # noqa: BLE001 - any error fails a test cell for the grader too
-            return part, type(error).__name__
-    return None
+    return run_answer_and_tests(scope, exercise, answer, CELLS[f"{exercise}-tests"])
 
 
 def test_every_test_cell_has_visible_and_hidden_parts():
