@@ -18,6 +18,10 @@ Steps, each checked, stopping at the first failure with one line saying why:
    the script prints the push command (the tag must reach the repository that
    ``repository.url`` names before students open the labs).
 
+Tags do not travel with every copy of the repository (``git clone --no-tags``, a branch
+pushed alone). ``python scripts/release.py --restore-tags`` puts back, on each commit
+``Release vX.Y.Z: ...`` of the current branch, the tag ``vX.Y.Z`` that is missing.
+
 A fork points the course at itself by editing ``repository.url`` in
 ``_config.yml`` and running this script (see README.md, "Teaching from a fork").
 """
@@ -66,6 +70,9 @@ def release(version: str) -> str:
     tag = f"v{version}"
     if run("git", "rev-parse", "-q", "--verify", f"refs/tags/{tag}", check=False).returncode == 0:
         raise ReleaseError(f"the tag {tag} exists already; choose a new VERSION")
+    if run("git", "log", "--format=%h", "--fixed-strings", f"--grep=Release {tag}:", "HEAD").stdout.strip():
+        raise ReleaseError(f"{tag} was released already (its tag is missing here: `release.py --restore-tags`); "
+                           "choose a new VERSION")
     dirty = run("git", "status", "--porcelain", "--untracked-files=no").stdout.strip()
     if dirty:
         raise ReleaseError("tracked files have uncommitted changes; commit them first:\n" + dirty)
@@ -93,9 +100,27 @@ def release(version: str) -> str:
     return tag
 
 
+def restore_tags() -> list[str]:
+    """Tag every ``Release vX.Y.Z: ...`` commit of HEAD's history whose tag is missing; return the tags made."""
+    log = run("git", "log", "--format=%H %s", "--extended-regexp", "--grep=^Release v[0-9]+[.][0-9]+[.][0-9]+:",
+              "HEAD").stdout
+    made = []
+    for line in log.splitlines():
+        commit, subject = line.split(" ", 1)
+        tag = subject.split(":", 1)[0].removeprefix("Release ")
+        if run("git", "rev-parse", "-q", "--verify", f"refs/tags/{tag}", check=False).returncode != 0:
+            run("git", "tag", "-a", tag, commit, "-m", f"regopt {tag[1:]}")
+            made.append(tag)
+    return made
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--restore-tags"]:
+        made = restore_tags()
+        print("restored: " + " ".join(made) if made else "every release commit has its tag")
+        return 0
     if len(argv) != 1:
-        print("usage: make release VERSION=MAJOR.MINOR.PATCH", file=sys.stderr)
+        print("usage: make release VERSION=MAJOR.MINOR.PATCH   (or: scripts/release.py --restore-tags)", file=sys.stderr)
         return 2
     try:
         tag = release(argv[0])

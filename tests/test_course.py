@@ -1,3 +1,4 @@
+import re
 import subprocess
 from pathlib import Path
 
@@ -16,14 +17,30 @@ def test_repository_url_and_ref_come_from_config():
         f"https://colab.research.google.com/github/{info.owner_repo}/blob/{info.ref}/labs/01_x.ipynb")
 
 
-def test_the_install_ref_exists_in_this_repository():
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_the_install_ref_is_a_release_of_this_repository():
+    """The ref the set-up cells pin is made by ``make release``: a commit ``Release vX.Y.Z`` on this
+    branch whose ``pyproject.toml`` says ``X.Y.Z``. Where the tag itself is in the clone it must point
+    at that commit. (Tags do not travel with every clone: ``--no-tags``, or a branch pushed alone;
+    ``scripts/release.py --restore-tags`` recreates them.)"""
     info = course.course_info(ROOT)
-    result = subprocess.run(["git", "rev-parse", "--verify", "--quiet", info.ref], cwd=ROOT,
-                            capture_output=True, text=True)
-    if result.returncode != 0:  # a clone may only have the remote-tracking branch
-        result = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"origin/{info.ref}"],
-                                cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, f"repository.branch={info.ref!r} is not a ref of this repository"
+    match = re.fullmatch(r"v(\d+\.\d+\.\d+)", info.ref)
+    if match is None:  # a branch (a fork before its first release): it must exist here
+        found = _git("rev-parse", "--verify", "--quiet", info.ref).returncode == 0 or \
+            _git("rev-parse", "--verify", "--quiet", f"origin/{info.ref}").returncode == 0
+        assert found, f"repository.branch={info.ref!r} is neither a release tag vX.Y.Z nor a branch here"
+        return
+    commits = _git("log", "--format=%H", "--fixed-strings", f"--grep=Release {info.ref}:", "HEAD").stdout.split()
+    assert len(commits) == 1, (f"repository.branch={info.ref!r}: expected one commit 'Release {info.ref}: ...' "
+                               f"on this branch (made by `make release`), found {len(commits)}")
+    pyproject = _git("show", f"{commits[0]}:pyproject.toml").stdout
+    assert f'version = "{match.group(1)}"' in pyproject, f"{commits[0][:10]} does not set version {match.group(1)}"
+    tagged = _git("rev-parse", "--verify", "--quiet", f"refs/tags/{info.ref}^{{commit}}")
+    if tagged.returncode == 0:
+        assert tagged.stdout.strip() == commits[0], f"tag {info.ref} does not point at its release commit"
 
 
 def test_setup_cell_installs_only_in_colab():

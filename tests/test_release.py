@@ -52,3 +52,20 @@ def test_release_refuses_a_bad_version_or_an_existing_tag(clone):
     subprocess.run(["git", "tag", "v0.0.1"], cwd=clone, check=True, env={**os.environ, **GIT_IDENTITY})
     done = release(clone, "0.0.1")
     assert done.returncode == 1 and "the tag v0.0.1 exists already" in done.stderr
+
+
+def test_a_clone_without_tags_gets_them_back_and_cannot_release_a_version_twice(tmp_path):
+    target = tmp_path / "course"
+    subprocess.run(["git", "clone", "-q", "--no-tags", str(ROOT), str(target)], check=True)
+    git = lambda *a: subprocess.run(["git", *a], cwd=target, capture_output=True, text=True).stdout  # noqa: E731
+    released = git("log", "--format=%H %s", "--extended-regexp", "--grep=^Release v[0-9.]+:").splitlines()
+    assert released, "no release commit on this branch"
+    assert git("tag") == ""
+    done = release(target, released[0].split()[2].rstrip(":")[1:])
+    assert done.returncode == 1 and "was released already" in done.stderr
+    done = release(target, "--restore-tags")
+    assert done.returncode == 0, done.stderr
+    for line in released:
+        commit, tag = line.split()[0], line.split()[2].rstrip(":")
+        assert git("rev-parse", f"{tag}^{{commit}}").strip() == commit
+    assert "every release commit has its tag" in release(target, "--restore-tags").stdout
