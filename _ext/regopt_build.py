@@ -9,6 +9,9 @@
   internet sees typeset math and every image. When the files cannot be fetched
   (no npm, no registry), the build says so in one line and the pages load them
   from the usual CDNs instead.
+- Numbers a glued table as a table: a ``{glue:figure}`` whose ``:name:`` starts
+  with ``tab-`` shows a notebook's table, so its caption reads "Table N", counted
+  apart from the figures, instead of "Fig. N".
 - Keeps the execution cache honest: jupyter-cache keys a notebook by its code
   cells only, so a change to the ``regopt`` package, to ``constraints.txt``, to
   the data or to ``REGOPT_FAST``/``REGOPT_DATA`` would otherwise reuse stale
@@ -55,6 +58,40 @@ class LocalColabBadge(SphinxTransform):
                 image["uri"] = COLAB_BADGE_LOCAL
                 if "candidates" in image:
                     del image["candidates"]
+
+
+class glued_table(nodes.figure):  # noqa: N801  (docutils names nodes in lower case)
+    """A ``{glue:figure}`` that holds a table; numbered with the tables (``numfig_format``)."""
+
+
+#: The ``:name:`` prefix that marks a glued figure as a table.
+TABLE_LABEL_PREFIX = "tab-"
+
+
+class GluedTablesAreTables(SphinxTransform):
+    """Turn each figure labelled ``tab-...`` into a :class:`glued_table`.
+
+    Runs while the document is read, before Sphinx numbers its enumerable nodes.
+    """
+
+    default_priority = 210
+
+    def apply(self, **kwargs) -> None:
+        for figure in list(self.document.findall(nodes.figure)):
+            if type(figure) is nodes.figure and any(i.startswith(TABLE_LABEL_PREFIX) for i in figure["ids"]):
+                table = glued_table(figure.rawsource, *figure.children, **figure.attributes)
+                table["classes"] = [*figure["classes"], "glued-table"]
+                figure.replace_self(table)
+                for node_id in table["ids"]:  # cross-references look the node up here
+                    self.document.ids[node_id] = table
+
+
+def _visit_glued_table(translator, node) -> None:
+    translator.visit_figure(node)
+
+
+def _depart_glued_table(translator, node) -> None:
+    translator.depart_figure(node)
 
 
 def _code_digest(path: Path) -> bytes:
@@ -208,5 +245,7 @@ def setup(app):
     app.connect("config-inited", serve_assets_locally)
     app.connect("html-page-context", quiet_console, priority=999)
     app.add_transform(LocalColabBadge)
+    app.add_enumerable_node(glued_table, "table", html=(_visit_glued_table, _depart_glued_table))
+    app.add_transform(GluedTablesAreTables)
     app.add_css_file("regopt.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -203,6 +203,21 @@ def test_every_figure_has_a_caption_and_alt_text(site, toc):
     assert not problems, "figures without caption or alt text:\n" + "\n".join(problems)
 
 
+def test_glued_tables_are_numbered_as_tables(site):
+    """A ``{glue:figure}`` named ``tab-...`` holds a table: its caption says "Table N", not "Fig. N"."""
+    tables, problems = 0, []
+    for page in site["html"].rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        for match in re.finditer(r'<figure class="([^"]*)" id="(tab-[^"]*)">(.*?)</figure>', text, flags=re.S):
+            classes, label, body = match.groups()
+            tables += 1
+            number = re.search(r'<span class="caption-number">([^<]*)</span>', body)
+            if "glued-table" not in classes.split() or not number or not number.group(1).startswith("Table"):
+                problems.append(f"{page.name}#{label}: {number.group(1) if number else 'no number'}")
+    assert tables, "no glued table (a {glue:figure} named tab-...) on the website"
+    assert not problems, "glued tables not numbered as tables:\n" + "\n".join(problems)
+
+
 def test_bibliography_lists_every_source(site):
     html = (site["html"] / "book" / "bibliography.html").read_text(encoding="utf-8")
     bib = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
