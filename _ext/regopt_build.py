@@ -12,6 +12,8 @@
 - Numbers a glued table as a table: a ``{glue:figure}`` whose ``:name:`` starts
   with ``tab-`` shows a notebook's table, so its caption reads "Table N", counted
   apart from the figures, instead of "Fig. N".
+- Shows one search field, in the sidebar: pydata-sphinx-theme adds another in a
+  header bar of its own unless ``navbar_persistent`` is set, which jupyter-book does not.
 - Keeps the execution cache honest: jupyter-cache keys a notebook by its code
   cells only, so a change to the ``regopt`` package, to ``constraints.txt``, to
   the data or to ``REGOPT_FAST``/``REGOPT_DATA`` would otherwise reuse stale
@@ -169,6 +171,12 @@ def invalidate_stale_cache(app, config) -> None:
     stamp.write_text(fingerprint + "\n")
 
 
+def one_search_field(app, config) -> None:
+    # sphinx-book-theme puts the search field in the sidebar; an empty header bar holding a second one
+    # is pydata-sphinx-theme's default when the option is missing from html_theme_options.
+    config.html_theme_options.setdefault("navbar_persistent", [])
+
+
 def serve_assets_locally(app, config) -> None:
     static = Path(app.confdir) / "_static"
     if static.is_dir() and "_static" not in config.html_static_path and str(static) not in config.html_static_path:
@@ -243,6 +251,7 @@ def setup(app):
     os.environ[regopt_config.STATIC_ENV] = "1"
     app.connect("config-inited", invalidate_stale_cache)
     app.connect("config-inited", serve_assets_locally)
+    app.connect("config-inited", one_search_field)
     app.connect("html-page-context", quiet_console, priority=999)
     app.add_transform(LocalColabBadge)
     app.add_enumerable_node(glued_table, "table", html=(_visit_glued_table, _depart_glued_table))

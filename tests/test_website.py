@@ -218,6 +218,13 @@ def test_glued_tables_are_numbered_as_tables(site):
     assert not problems, "glued tables not numbered as tables:\n" + "\n".join(problems)
 
 
+def test_each_page_has_one_search_field(site, toc):
+    for entry in toc_files(toc):
+        html = (site["html"] / f"{entry}.html").read_text(encoding="utf-8")
+        fields = html.count('class="btn search-button-field')
+        assert fields == 1, f"{entry}.html shows {fields} search fields (one belongs in the sidebar)"
+
+
 def test_bibliography_lists_every_source(site):
     html = (site["html"] / "book" / "bibliography.html").read_text(encoding="utf-8")
     bib = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
