@@ -35,17 +35,18 @@ def grid_argmin(values: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.1, 0.5, 1.0, 3.0, 10.0])
-def test_l2_minimizer_of_quadratic_is_one_over_one_plus_lambda(lam):
-    # argmin (x - 1)^2 + λ x^2 = 1 / (1 + λ): shrinks toward 0 but never reaches it.
-    expected = 1.0 / (1.0 + lam)
-    found = grid_argmin((GRID - 1) ** 2 + lam * GRID**2)
+def test_l2_minimizer_of_quadratic_is_two_over_two_plus_lambda(lam):
+    # argmin (w - 1)^2 + (λ/2) w^2 = 2 / (2 + λ) (the course's Ω = ½w²): shrinks toward 0
+    # but never reaches it.
+    expected = 2.0 / (2.0 + lam)
+    found = grid_argmin((GRID - 1) ** 2 + lam / 2 * GRID**2)
     assert found == pytest.approx(expected, abs=2e-5)
-    assert found >= 0.09  # the grid's minimizer, not the formula: it stays away from 0
+    assert found >= 0.16  # the grid's minimizer, not the formula: it stays away from 0
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.5, 1.0, 1.9, 2.0, 2.5, 5.0])
 def test_l1_minimizer_of_quadratic_is_soft_thresholded(lam):
-    # argmin (x - 1)^2 + λ|x| = max(1 - λ/2, 0): exactly 0 once λ ≥ 2 = |dL/dx at 0|.
+    # argmin (w - 1)^2 + λ|w| = max(1 - λ/2, 0): exactly 0 once λ ≥ 2 = |dL/dw at 0|.
     expected = max(1.0 - lam / 2.0, 0.0)
     assert grid_argmin((GRID - 1) ** 2 + lam * np.abs(GRID)) == pytest.approx(expected, abs=2e-5)
 
@@ -64,7 +65,7 @@ def test_l1_minimizer_is_zero_exactly_when_loss_slope_at_zero_is_below_lambda():
 def test_l2_never_reaches_zero_for_a_non_quadratic_loss():
     loss = np.log1p(np.exp(-3.0 * (GRID - 0.4)))
     for lam in [0.1, 1.0, 10.0, 100.0]:
-        assert grid_argmin(loss + lam * GRID**2) > 0
+        assert grid_argmin(loss + lam / 2 * GRID**2) > 0
 
 
 # --- Bayesian reading (section 2) ---------------------------------------------------------
