@@ -165,3 +165,28 @@ def test_swap_count_of_a_worked_example():
     nu = [4.0, 3.0, 2.0, 1.0]
     assert _swap_count(nu, (0, 2)) == 1
     assert _swap_count(nu, (0, 1)) == 0
+
+
+def test_linear_autoencoder_index_tends_to_grow_with_the_loss_but_not_monotonically():
+    # linear_ae_spearman, linear_ae_kendall, linear_ae_n_discordant: the chapter's data (d = 5, m = 2, seed 0).
+    # Loss and index follow from the covariance eigenvalues alone (checked against the Hessian above).
+    from scipy import stats
+
+    d, m = 5, 2
+    gen = torch.Generator().manual_seed(0)
+    rotation, _ = torch.linalg.qr(torch.randn(d, d, generator=gen))
+    x = torch.randn(400, d, generator=gen) * torch.tensor([3.0, 2.2, 1.5, 1.0, 0.6]) @ rotation.T
+    nu = torch.linalg.eigvalsh(x.T @ x / len(x)).flip(0).tolist()
+    losses, indices = [], []
+    for size in range(m + 1):
+        for kept in itertools.combinations(range(d), size):
+            losses.append(sum(nu[j] for j in range(d) if j not in kept))
+            indices.append(_swap_count(nu, kept) + (m - size) * (d - size))
+    assert len(losses) == 16
+    assert stats.spearmanr(losses, indices).statistic > 0.8
+    assert stats.kendalltau(losses, indices).statistic > 0.7
+    discordant = [(a, b) for a, b in itertools.combinations(range(16), 2)
+                  if (losses[a] - losses[b]) * (indices[a] - indices[b]) < 0]
+    assert discordant, "the index would be monotone in the loss"
+    # The example of the text: keeping only u_1 costs less than keeping u_2 and u_3, yet has the larger index.
+    assert losses[1] < losses[1 + d + 4] and indices[1] == 4 > indices[1 + d + 4] == 2

@@ -143,6 +143,29 @@ def test_regions_of_12_random_lines(seed):
     assert regions_by_edges(normals, offsets) == 1 + 12 + math.comb(12, 2) == 79
 
 
+def regions_by_linear_programs(normals, offsets):
+    """Sign vectors s for which the open cell {x : s_i (w_i·x + b_i) > 0 for all i} is not empty, one LP each."""
+    from scipy.optimize import linprog
+
+    n, d = normals.shape
+    count = 0
+    for signs in itertools.product([-1.0, 1.0], repeat=n):
+        s = np.array(signs)[:, None]
+        # maximize t subject to s_i (w_i·x + b_i) >= t, t <= 1: the cell is open and non-empty iff t* > 0.
+        result = linprog(c=np.r_[np.zeros(d), -1.0], A_ub=np.c_[-s * normals, np.ones((n, 1))], b_ub=(s[:, 0] * offsets),
+                         bounds=[(None, None)] * d + [(None, 1.0)], method="highs")
+        count += bool(result.status == 0 and -result.fun > 1e-9)
+    return count
+
+
+@pytest.mark.parametrize("seed", [305, 0, 1])
+def test_regions_of_5_random_planes_in_3d(seed):
+    # regions_5_planes_3d (self-check 4): the chapter's planes are seed 100 d + n = 305.
+    rng = np.random.default_rng(seed)
+    normals, offsets = rng.normal(size=(5, 3)), rng.uniform(-1, 1, size=5)
+    assert regions_by_linear_programs(normals, offsets) == sum(math.comb(5, i) for i in range(4)) == 26
+
+
 # --- section 4: pieces ----------------------------------------------------------------------------
 
 
@@ -229,3 +252,24 @@ def test_goodfellow_6_42_as_printed_exceeds_an_elementary_upper_bound():
     printed = math.comb(n, d) ** (d * (L - 1)) * n**d
     upper = math.prod(sum(math.comb(n, j) for j in range(d + 1)) for _ in range(L))
     assert printed > upper
+
+
+def test_goodfellow_6_42_for_d_at_least_2_exceeds_the_elementary_bound_everywhere():
+    # "true but empty for d >= 2 (with n > d)": then C(n, d) >= n, and the printed expression exceeds the bound.
+    for d in range(2, 7):
+        for n in range(d + 1, 41):
+            assert math.comb(n, d) >= n
+            for L in range(1, 9):
+                printed = math.comb(n, d) ** (d * (L - 1)) * n**d
+                upper = math.prod(sum(math.comb(n, j) for j in range(d + 1)) for _ in range(L))
+                assert printed > upper, (d, n, L)
+
+
+def test_goodfellow_6_42_as_printed_is_false_in_one_dimension():
+    # book_6_42_d1_L8: for d = 1 the expression is n^L = 256 (n = 2, L = 8), below the 384 pieces of the
+    # constructed network (counted exactly in the test above), and below the elementary bound 3^8.
+    d, n, L = 1, 2, 8
+    printed = math.comb(n, d) ** (d * (L - 1)) * n**d
+    grid = [Fraction(k, 768) for k in range(769)]
+    values = [relu(tent_composed(x, 7) - Fraction(1, 3)) + 2 * relu(Fraction(2, 3) - tent_composed(x, 7)) for x in grid]
+    assert printed == 256 < pieces_on_grid(values, grid) == 384 < 3**8
