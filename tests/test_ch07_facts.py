@@ -94,6 +94,9 @@ def _clean_relu_minimum(x, y, net):
     return None
 
 
+# torch.func.hessian's first call scripts PyTorch's own decompositions, which warns that
+# torch.jit.script is deprecated (regopt.hessian silences it the same way).
+@pytest.mark.filterwarnings("ignore:.*torch.jit.script.*deprecated:FutureWarning")
 def test_relu_network_hessian_has_a_flat_direction_per_unit():
     x, y = _relu_problem()
     net = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1))
