@@ -98,6 +98,7 @@ class PageReport:
     widget_state: bool = False
     widget_views: int = 0          # widget outputs the page embeds
     widgets_rendered: int = 0      # widgets the widget manager drew
+    too_wide: list[str] = field(default_factory=list)  # equations, tables, code wider than their column
 
 
 _COLLECT = """() => {
@@ -124,6 +125,16 @@ _COLLECT = """() => {
     widget_state: !!document.querySelector('script[type="application/vnd.jupyter.widget-state+json"]'),
     widget_views: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length,
     widgets_rendered: document.querySelectorAll('.jupyter-widgets.widget-container, .jupyter-widgets.widget-inline-hbox, .jupyter-widgets.widget-inline-vbox, .widget-box').length,
+    // What a reader could only see by scrolling sideways: a display equation clipped by its box,
+    // a table wider than the text column, a code block with an over-long line.
+    too_wide: (() => {
+      const column = article.getBoundingClientRect().width;
+      return Array.from(article.querySelectorAll('mjx-container[display="true"], table, pre'))
+        .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().width > column + 1)
+        .map(e => `${e.tagName.toLowerCase()} ${Math.round(Math.max(e.scrollWidth, e.getBoundingClientRect().width))}px `
+                  + `in a ${Math.round(Math.min(e.clientWidth || column, column))}px column: `
+                  + (e.textContent || '').replace(/\\s+/g, ' ').trim().slice(0, 70));
+    })(),
   };
 }"""
 
@@ -210,10 +221,11 @@ def screenshots(html_dir: Path, out_dir: Path) -> list[Path]:
         for relative in pages(html_dir):
             target = out_dir / relative.with_suffix(".png")
             report = visit(instance, base + relative.as_posix(), screenshot=target)
-            problems = len(report.foreign_requests) + len(report.console_errors) + len(report.failed_requests)
+            problems = (len(report.foreign_requests) + len(report.console_errors) + len(report.failed_requests)
+                        + len(report.too_wide))
             print(f"{target}  ({report.math_typeset} formulas, {len(report.tables)} tables, "
                   f"{len(report.images)} images, {problems} problems)", flush=True)
-            for line in report.foreign_requests + report.console_errors + report.failed_requests:
+            for line in report.foreign_requests + report.console_errors + report.failed_requests + report.too_wide:
                 print(f"    {line}")
             written.append(target)
     return written

@@ -136,6 +136,13 @@ def test_tables_are_real_tables_with_headers(browse, html_dir, entry):
         assert table["rows"] >= 1, f"{entry}: the table headed {table['header']} has no rows"
 
 
+@pytest.mark.parametrize("entry", toc_files(TOC))
+def test_nothing_is_wider_than_its_column(browse, entry):
+    # At a desktop width (1280 px) no equation, table or code line needs a sideways scroll.
+    report = browse(f"{entry}.html")
+    assert not report.too_wide, f"{entry}: {report.too_wide}"
+
+
 @pytest.mark.parametrize("entry", PAGES)
 def test_images_load_and_have_real_alt_text(browse, entry):
     report = browse(f"{entry}.html")

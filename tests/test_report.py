@@ -45,6 +45,9 @@ def test_markdown_table_right_aligns_numeric_columns_only():
 def test_numbers_formatted_by_the_caller_align_as_numbers():
     rule = markdown_table(["λ", "k", "name"], [["0.0215", "1.4e-13", "a"], ["10", "−3.5%", "b2"]]).splitlines()[1]
     assert [cell.strip().endswith(":") for cell in rule.strip("|").split("|")] == [True, True, False]
+    typeset = [["6,561", "256"], [r"$1.59 \times 10^{10}$", r"$\lambda = 10^{3}$"]]
+    rule = markdown_table(["at most", "note"], typeset).splitlines()[1]
+    assert [cell.strip().endswith(":") for cell in rule.strip("|").split("|")] == [True, False]
 
 
 def test_markdown_table_uses_fmt_and_keeps_strings_as_given():

@@ -52,7 +52,8 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     myst_glue(name, value, display=display)
 
 
-_NUMBER = re.compile(r"[-+\u2212]?(\d[\d,]*\.?\d*|\.\d+)([eE][-+\u2212]?\d+)?%?|\u2014")
+_NUMBER = re.compile(r"[-+\u2212]?(\d[\d,]*\.?\d*|\.\d+)([eE][-+\u2212]?\d+)?%?|\u2014"
+                     r"|\$[-+]?\d+(\.\d+)?\s*\\times\s*10\^\{[-+]?\d+\}\$")  # or typeset: $7.89 \times 10^{30}$
 
 
 def _cell(value: object, fmt: str) -> tuple[str, bool]:
@@ -67,7 +68,8 @@ def _cell(value: object, fmt: str) -> tuple[str, bool]:
         return str(int(value)), True
     text = " ".join(str(value).split())  # a newline would end the table row
     # A bare "|" would split the cell; Markdown (GFM and MyST alike) reads "\|" as the character.
-    # Numbers the caller formatted itself ("0.0215", "1.4e-13", "12.5%") still align as numbers.
+    # Numbers the caller formatted itself ("0.0215", "1.4e-13", "12.5%", "$7.89 \\times 10^{30}$")
+    # still align as numbers.
     return text.replace("|", "\\|"), bool(_NUMBER.fullmatch(text))
 
 
