@@ -221,11 +221,10 @@ def screenshots(html_dir: Path, out_dir: Path) -> list[Path]:
         for relative in pages(html_dir):
             target = out_dir / relative.with_suffix(".png")
             report = visit(instance, base + relative.as_posix(), screenshot=target)
-            problems = (len(report.foreign_requests) + len(report.console_errors) + len(report.failed_requests)
-                        + len(report.too_wide))
+            problems = report.foreign_requests + report.console_errors + report.failed_requests + report.too_wide
             print(f"{target}  ({report.math_typeset} formulas, {len(report.tables)} tables, "
-                  f"{len(report.images)} images, {problems} problems)", flush=True)
-            for line in report.foreign_requests + report.console_errors + report.failed_requests + report.too_wide:
+                  f"{len(report.images)} images, {len(problems)} problems)", flush=True)
+            for line in problems:
                 print(f"    {line}")
             written.append(target)
     return written
