@@ -86,3 +86,54 @@ def test_glue_uses_myst_nb_when_present(monkeypatch):
 def test_glue_rejects_a_bad_name():
     with pytest.raises(ValueError, match="name=''"):
         report.glue("", 1)
+
+
+# --- verdicts from seeds (report.compare_seeds, ordering, value_range) ---
+
+def test_compare_seeds_helps_hurts_and_noise():
+    from regopt.report import compare_seeds
+
+    helps = compare_seeds([0.10, 0.11, 0.12], [0.05, 0.06, 0.05], treatment="dropout")
+    assert helps.verdict == "helps" and helps.helps and helps.gain == pytest.approx(0.11 - 0.16 / 3)
+    assert "Dropout lowers the test error from 0.110 to 0.053" in helps.sentence
+    hurts = compare_seeds([0.05, 0.06, 0.05], [0.10, 0.11, 0.12])
+    assert hurts.verdict == "hurts" and hurts.gain < 0 and "a loss" in hurts.sentence
+    noise = compare_seeds([0.10, 0.12, 0.11], [0.105, 0.115, 0.11])
+    assert noise.verdict == "within the seed-to-seed spread" and "within" in noise.sentence
+    accuracy = compare_seeds([0.90, 0.91], [0.95, 0.96], quantity="accuracy", lower_is_better=False)
+    assert accuracy.helps and "raises the accuracy" in accuracy.sentence
+
+
+def test_compare_seeds_threshold_is_in_pooled_standard_deviations():
+    import numpy as np
+
+    from regopt.report import compare_seeds
+
+    base, treated = [1.0, 3.0], [0.0, 2.0]  # gain 1, pooled sd sqrt(2)
+    result = compare_seeds(base, treated, threshold=0.5)
+    assert result.spread == pytest.approx(np.sqrt(2)) and result.ratio == pytest.approx(1 / np.sqrt(2))
+    assert result.helps
+    assert not compare_seeds(base, treated, threshold=1.0).helps
+
+
+def test_compare_seeds_rejects_bad_input_with_the_value():
+    from regopt.report import compare_seeds
+
+    with pytest.raises(ValueError, match="at least two seeds"):
+        compare_seeds([0.1], [0.2, 0.3])
+    with pytest.raises(ValueError, match="NaN"):
+        compare_seeds([0.1, float("nan")], [0.2, 0.3])
+    with pytest.raises(ValueError, match="threshold=0"):
+        compare_seeds([0.1, 0.2], [0.2, 0.3], threshold=0)
+
+
+def test_ordering_and_value_range_never_claim_what_the_digits_do_not_show():
+    from regopt.report import ordering, value_range
+
+    assert ordering({"SGD": 0.3, "Adam": 0.1, "momentum": 0.2}) == "Adam (0.100) < momentum (0.200) < SGD (0.300)"
+    assert ordering({"a": 0.2581, "b": 0.2579}) == "b (0.258) = a (0.258)"
+    assert ordering({"a": 1.0, "b": 2.0}, ascending=False) == "b (2.000) > a (1.000)"
+    assert value_range([0.2581, 0.2579]) == "0.258 every time"
+    assert value_range([0.251, 0.262], unit=" %") == "between 0.251 % and 0.262 %"
+    with pytest.raises(ValueError):
+        ordering({})
