@@ -39,7 +39,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import _results
 import nbformat
+from _results import Summary, record_row, today, write_summary
 
 from regopt.instructor import labs
 
@@ -86,6 +88,10 @@ def grade(command: list[str], jobs: list[str], submissions: Path, out: Path, env
     return {"wall": elapsed, "cpu": cpu, "rows": rows, "stderr": run.stderr}
 
 
+SECTION = "## bench_grading.py: grading 100 Lab 1 submissions with --jobs 2"
+TABLE_HEADER = "| date | machine | submissions | wall s | CPU s | note |"
+
+
 def report(label: str, result: dict, jobs: int) -> None:
     rows, elapsed = result["rows"], result["wall"]
     statuses = Counter(row["status"] for row in rows)
@@ -109,6 +115,7 @@ def main() -> int:
     submissions.mkdir(parents=True, exist_ok=True)
     make_batch(submissions, args.n)
     jobs = ["--jobs", str(args.jobs)]
+    state = _results.start()
     results = {}
     if args.baseline is not None:
         old_cli = "regopt.instructor.cli" if (args.baseline / "regopt" / "instructor").is_dir() else "regopt.cli"
@@ -126,8 +133,19 @@ def main() -> int:
         print(f"ratio this tree / baseline: wall {new['wall'] / old['wall']:.2f}, CPU {new['cpu'] / old['cpu']:.2f}")
     print("note: CPU counts reaped descendants only; kernels in a bubblewrap PID namespace are not reaped by "
           "the grader, so compare wall times (measured in this run, on the same batch).")
-    if len(new["rows"]) >= 100:
-        print("target: 100 submissions within 600 s on 2 cores:", "met" if new["wall"] <= 600 else "NOT met")
+    state.finish()
+    full = len(new["rows"]) >= 100
+    met = new["wall"] <= 600
+    print(f"machine: {state.label()}")
+    if full:
+        print("target: 100 submissions within 600 s on 2 cores:",
+              "not judged (machine loaded)" if state.loaded else "met" if met else "NOT met")
+    record_row(SECTION, TABLE_HEADER,
+               f"| {today()} | {state.label()} | {len(new['rows'])} | {new['wall']:.0f} | — "
+               f"| `--jobs {args.jobs}`{'' if full else '; a partial batch: no target claimed'} |")
+    write_summary(Summary("bench_grading", f"{len(new['rows'])} submissions in {new['wall']:.0f} s",
+                          "100 in <= 600 s", full and met, state.loaded or not full,
+                          f"{state.load_before:.1f} → {state.load_after:.1f}"))
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

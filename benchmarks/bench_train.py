@@ -6,7 +6,14 @@ epoch in both loops (a plain loop that reports test error per epoch must do this
 too). Both loops start from the same initial weights and see the same minibatch
 order. The two are run alternately, several rounds, in one process, so that load
 on the machine affects both alike; the reported figure is the median over rounds
-of the ratio regopt / plain. Target: at most 1.05.
+of the ratio regopt / plain. Target: at most 1.05, judged only on a quiet machine
+(load average at most 1 before and after the run; ``_results.py``).
+
+Roofline: the float32 GEMM throughput of this machine at the size of the
+network's largest product (the second convolution as a matrix product, im2col:
+1,600 x 800 by 800 x 64 for a batch of 100), measured in the same run; the
+training's achieved GFLOP/s (flops counted by ``torch.utils.flop_counter``) is
+reported as a fraction of it.
 
     .venv/bin/python benchmarks/bench_train.py [--rounds 3] [--epochs 50] [--n-test 10000]
 
@@ -20,8 +27,9 @@ import copy
 import statistics
 import time
 
+import _results
 import torch
-from _results import machine, record_row, today
+from _results import Summary, gemm_gflops, record_row, today, write_summary
 from torch import nn
 
 import regopt
@@ -29,7 +37,8 @@ from regopt.models import ConvNet
 from regopt.train import fit
 
 SECTION = "## bench_train.py: regopt.fit vs a plain loop"
-TABLE_HEADER = "| date | machine | epochs | rounds | plain s | regopt s | ratio regopt/plain |"
+TABLE_HEADER = ("| date | machine | epochs | rounds | plain s | regopt s | ratio regopt/plain "
+                "| achieved of roofline |")
 
 
 def plain_loop(model, data, optimizer, epochs, batch_size, seed):
@@ -64,6 +73,23 @@ def plain_loop(model, data, optimizer, epochs, batch_size, seed):
     return history
 
 
+def training_flops(data, epochs: int, batch_size: int = 100) -> float:
+    """Flops of ``epochs`` epochs of training (forward and backward) plus the per-epoch test pass."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = ConvNet()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        out = model(data.x_train[:batch_size])
+        nn.functional.cross_entropy(out, data.y_train[:batch_size]).backward()
+    per_batch = counter.get_total_flops()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(data.x_test[:batch_size])
+    per_test_batch = counter.get_total_flops()
+    n_batches = -(-len(data.x_train) // batch_size)
+    return epochs * (n_batches * per_batch + len(data.x_test) / batch_size * per_test_batch)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -82,6 +108,8 @@ def main() -> None:
         model.load_state_dict(copy.deepcopy(initial))
         return model, torch.optim.SGD(model.parameters(), lr=0.1)
 
+    state = _results.start()
+    roofline = gemm_gflops(1600, 800, 64)
     ratios, plain_times, regopt_times = [], [], []
     for round_number in range(args.rounds):
         model, opt = fresh()
@@ -99,12 +127,18 @@ def main() -> None:
         print(f"round {round_number + 1}: plain {plain_times[-1]:.2f} s, regopt {regopt_times[-1]:.2f} s, "
               f"ratio {ratios[-1]:.3f}, identical final test error: {same}")
 
+    state.finish()
     median = statistics.median(ratios)
-    print(f"median ratio regopt/plain = {median:.3f} (target <= 1.05)")
+    achieved = training_flops(data, args.epochs) / statistics.median(regopt_times) / 1e9
+    fraction = f"{achieved:.1f} of {roofline:.1f} GFLOP/s ({achieved / roofline:.0%})"
+    print(f"median ratio regopt/plain = {median:.3f} (target <= 1.05); {state.label()}")
+    print(f"training throughput {fraction} of a float32 GEMM 1600x800x64")
     record_row(SECTION, TABLE_HEADER,
-               f"| {today()} | {machine()} | {args.epochs} "
+               f"| {today()} | {state.label()} | {args.epochs} "
                f"| {args.rounds} | {_per_round(plain_times, 2)} | {_per_round(regopt_times, 2)} "
-               f"| {_per_round(ratios, 3)}, median {median:.3f} |")
+               f"| {_per_round(ratios, 3)}, median {median:.3f} | {fraction} |")
+    write_summary(Summary("bench_train", f"regopt/plain {median:.3f}", "<= 1.05", median <= 1.05,
+                          state.loaded, f"{state.load_before:.1f} → {state.load_after:.1f}", fraction))
 
 
 def _per_round(values: list[float], digits: int) -> str:

@@ -160,62 +160,6 @@ def test_bad_arguments_are_named(kwargs, message):
 
 
 
-# --- batched sweeps -------------------------------------------------------------------------
-
-
-def batched_and_sequential(seeds, lambdas, optimizer="sgd"):
-    from regopt.experiments import batched_sweep
-
-    data = tiny_data()
-    make_stacked = {
-        "sgd": lambda params: torch.optim.SGD(params, lr=0.1),
-        "adam": lambda params: torch.optim.Adam(params, lr=0.01),
-    }[optimizer]
-    sequential = penalty_sweep(make_model, data, lambdas, lambda m, lam: make_stacked(list(m.parameters())),
-                               epochs=3, batch_size=7, seeds=seeds, progress=False, eval_every=2,
-                               penalty=lambda m, lam: lam * l2_penalty(m.parameters()))
-    batched = batched_sweep(make_model, data, lambdas, make_stacked, epochs=3, batch_size=7, seeds=seeds,
-                            progress=False, eval_every=2, penalty=lambda p, lam: lam * l2_penalty(p.values()))
-    return sequential, batched
-
-
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_batched_sweep_matches_sequential_runs(optimizer):
-    # A λ-sweep and a seed-sweep at once: 2 seeds × 3 λ = 6 models, one of them unpenalized.
-    sequential, batched = batched_and_sequential([0, 3], [0.0, 0.05, 0.5], optimizer)
-    for name in ("train_loss", "test_loss", "train_error", "test_error"):
-        np.testing.assert_allclose(batched.metric(name), sequential.metric(name), rtol=1e-4, atol=1e-5,
-                                   err_msg=name)
-    # The penalty must matter, or the comparison above would not test per-model λ.
-    assert abs(sequential.test_loss[0, 2] - sequential.test_loss[0, 0]) > 1e-3
-    for i in range(2):
-        for j in range(3):
-            np.testing.assert_allclose(batched.histories[i][j].train_loss, sequential.histories[i][j].train_loss,
-                                       rtol=1e-4, atol=1e-6)
-            # Evaluated at epochs 2 and 3 (eval_every=2, and always the last), as penalty_sweep does.
-            np.testing.assert_allclose(batched.histories[i][j].test_error, sequential.histories[i][j].test_error,
-                                       atol=1e-9)
-    assert batched.run_seconds.shape == (2, 3) and batched.seconds > 0
-
-
-def test_batched_lambda_sweep_with_one_seed_matches_sequential_runs():
-    # One seed: the runs share their minibatches, which batched_sweep passes once, unbatched.
-    sequential, batched = batched_and_sequential([5], [0.0, 0.02, 0.2, 1.0])
-    np.testing.assert_allclose(batched.test_loss, sequential.test_loss, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(batched.train_error, sequential.train_error, atol=1e-9)
-
-
-def test_batched_sweep_rejects_bad_arguments():
-    from regopt.experiments import batched_sweep
-
-    with pytest.raises(ValueError, match="λ=-1"):
-        batched_sweep(make_model, tiny_data(), [-1.0], lambda p: torch.optim.SGD(p, lr=0.1), epochs=1)
-    with pytest.raises(TypeError, match="expected a torch.optim.Optimizer"):
-        batched_sweep(make_model, tiny_data(), [0.0], lambda p: None, epochs=1, progress=False)
-    with pytest.raises(ValueError, match="no test set"):
-        batched_sweep(make_model, tiny_data()[:2], [0.0], lambda p: torch.optim.SGD(p, lr=0.1), epochs=1)
-
-
 def test_run_seconds_follow_join_and_subset():
     a = sweep(seeds=[0, 1])
     assert a.run_seconds.shape == (2, 3) and (a.run_seconds > 0).all()

@@ -28,7 +28,6 @@ results to calling them with zero).
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,7 +41,7 @@ from . import config
 from .data import Dataset
 from .train import History, evaluate, fit, set_seed, unpack_data
 
-__all__ = ["SweepResult", "penalty_sweep", "batched_sweep", "seed_std", "zero_fraction"]
+__all__ = ["SweepResult", "penalty_sweep", "seed_std", "zero_fraction"]
 
 Tensor = torch.Tensor
 
@@ -74,7 +73,7 @@ class SweepResult:
 
     @property
     def seconds(self) -> float:
-        """Wall-clock seconds of the runs this result holds (a batched run's time is shared equally)."""
+        """Wall-clock seconds of the runs this result holds."""
         return float(np.sum(self.run_seconds))
 
     def metric(self, name: str) -> np.ndarray:
@@ -308,185 +307,4 @@ def penalty_sweep(
         measures=measures,
         histories=histories,
         run_seconds=run_seconds,
-    )
-
-
-
-def _stack_models(models: Sequence[nn.Module]) -> tuple[nn.Module, dict[str, Tensor], dict[str, Tensor]]:
-    """One stateless copy of the architecture and the models' parameters stacked along a new axis 0."""
-    from torch.func import stack_module_state
-
-    params, buffers = stack_module_state(list(models))
-    base = copy.deepcopy(models[0]).to("meta")
-    return base, params, buffers
-
-
-def batched_sweep(
-    make_model: Callable[[], nn.Module],
-    data: Dataset | tuple,
-    lambdas: Sequence[float],
-    make_optimizer: Callable[[list[Tensor]], torch.optim.Optimizer],
-    epochs: int,
-    penalty: Callable[[Mapping[str, Tensor], float | Tensor], Tensor] | None = None,
-    seeds: Sequence[int] = (0,),
-    batch_size: int = 100,
-    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
-    eval_every: int | None = None,
-    progress: bool | None = None,
-) -> SweepResult:
-    r"""Train the K = len(seeds) × len(lambdas) runs of a sweep *at once*, one model per run.
-
-    The same sweep as :func:`penalty_sweep` (same initializations, minibatch orders
-    and updates, so the same results up to floating-point rounding), but the K
-    models' parameters are stacked (``torch.func.stack_module_state``) and every
-    minibatch step evaluates all K models in one vectorized call
-    (``torch.func.vmap`` over ``torch.func.functional_call``). Small MLPs gain
-    several-fold on a CPU (``benchmarks/bench_sweep.py``); convnets gain nothing
-    there, so use :func:`penalty_sweep` for them.
-
-    What differs from :func:`penalty_sweep`, because the K models share one set of
-    stacked tensors:
-
-    ``make_optimizer(params)``
-        receives the list of stacked parameter tensors and must not depend on λ
-        (no ``weight_decay=lam``: put the decay in ``penalty``, e.g.
-        ``lambda p, lam: lam / 2 * sum(w.pow(2).sum() for w in p.values())`` is
-        SGD's ``weight_decay=lam``). Element-wise optimizers (SGD with or without
-        momentum, RMSprop, Adam, AdamW's decoupled decay at a fixed rate) then
-        update each model exactly as its own optimizer would.
-    ``penalty(params, lam)``
-        receives one model's parameters as a ``{name: tensor}`` dict (the names of
-        ``model.named_parameters()``) and that run's λ as a 0-d tensor, and is
-        evaluated for every model inside ``vmap``; use tensor operations only
-        (``regopt.penalties.l2_penalty(p.values())`` works). It is applied at
-        λ = 0 too, where it adds exactly nothing.
-
-    No ``after_step`` or ``measure``. ``eval_every`` is :func:`penalty_sweep`'s:
-    the test set is evaluated every this many epochs (default: only after the
-    last one) and always after the last. Models with dropout get independent masks per model
-    (``randomness="different"``), which differ from the sequential runs' masks.
-    ``run_seconds`` holds the total time shared equally by the K runs.
-    """
-    from torch.func import functional_call, vmap
-    from tqdm.auto import tqdm
-
-    lambdas = _check_lambdas(lambdas)
-    seeds = list(seeds)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds={seeds!r} is invalid; expected a non-empty list of distinct integers.")
-    for name, fn in (("make_model", make_model), ("make_optimizer", make_optimizer)):
-        if not callable(fn):
-            raise TypeError(f"{name} is a {type(fn).__name__}; expected a function.")
-    if penalty is not None and not callable(penalty):
-        raise TypeError(f"penalty is a {type(penalty).__name__}; expected a function of (params, lam).")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs={epochs!r} is invalid; expected a positive integer.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} is invalid; expected a positive integer.")
-    eval_every = epochs if eval_every is None else eval_every
-    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
-        raise ValueError(f"eval_every={eval_every!r} is invalid; expected a positive integer.")
-    x_train, y_train, x_test, y_test = unpack_data(data)
-    if x_test is None:
-        raise ValueError("data has no test set; batched_sweep needs (x_train, y_train, x_test, y_test).")
-    classification = not torch.is_floating_point(y_train)
-    loss_fn = loss_fn or (nn.functional.cross_entropy if classification else nn.functional.mse_loss)
-    if progress is None:
-        progress = not config.static()
-
-    start = time.perf_counter()
-    runs = [(i, j) for i in range(len(seeds)) for j in range(len(lambdas))]
-    models = []
-    for i, _ in runs:
-        set_seed(seeds[i])  # the initialization penalty_sweep would draw for this run
-        models.append(make_model())
-    base, params, buffers = _stack_models(models)
-    if any(torch.is_floating_point(b) for b in buffers.values()):
-        raise ValueError("batched_sweep supports models without floating-point buffers (no batch norm); "
-                         "use penalty_sweep for this model.")
-    leaves = list(params.values())
-    optimizer = make_optimizer(leaves)
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"make_optimizer returned a {type(optimizer).__name__}; expected a torch.optim.Optimizer.")
-    lam = torch.tensor([lambdas[j] for _, j in runs], dtype=x_train.dtype)
-
-    def run_loss(p, b, x, y, lam_k):
-        out = functional_call(base, (p, b), (x,))
-        loss = loss_fn(out, y)
-        extra = penalty(p, lam_k) if penalty is not None else torch.zeros((), dtype=loss.dtype)
-        return loss + extra, (loss.detach(), out.detach())
-
-    # With one seed every run sees the same minibatches: pass them once, unbatched, so the first
-    # layer of all K models becomes one large matrix product instead of K small ones.
-    shared_batches = len(seeds) == 1
-    data_dim = None if shared_batches else 0
-    step = vmap(run_loss, in_dims=(0, 0, data_dim, data_dim, 0), randomness="different")
-
-    def run_outputs(p, b, x):
-        return functional_call(base, (p, b), (x,))
-
-    @torch.no_grad()
-    def evaluate_runs(x: Tensor, y: Tensor) -> tuple[list[float], list[float]]:
-        """Every run's mean loss and error rate on (x, y), in eval() mode."""
-        base.eval()
-        outs = vmap(run_outputs, in_dims=(0, 0, None), randomness="different")(params, buffers, x)
-        base.train()
-        losses = torch.stack([loss_fn(out, y) for out in outs])
-        errors = ((outs.argmax(dim=-1) != y).double().mean(dim=1) if classification
-                  else torch.full((len(runs),), math.nan))
-        return losses.tolist(), errors.tolist()
-
-    # One generator per seed gives each run the minibatch order regopt.fit draws for it.
-    order_generators = [torch.Generator().manual_seed(s) for s in seeds]
-    n = len(x_train)
-    loss_sums = torch.zeros(len(runs))
-    histories = [History() for _ in runs]
-    bar = tqdm(range(1, epochs + 1), desc=f"{len(runs)} runs at once", disable=not progress, leave=False)
-    base.train()
-    for epoch in bar:
-        orders = torch.stack([torch.randperm(n, generator=g) for g in order_generators])
-        run_orders = orders[[i for i, _ in runs]]
-        loss_sums.zero_()
-        wrong = torch.zeros(len(runs), dtype=torch.long)
-        for first in range(0, n, batch_size):
-            index = run_orders[:, first : first + batch_size]
-            batch = index[0] if shared_batches else index
-            xb, yb = x_train[batch], y_train[batch]
-            totals, (losses, outs) = step(params, buffers, xb, yb, lam)
-            optimizer.zero_grad(set_to_none=True)
-            # The runs share no parameter, so the gradient of the sum is each run's own gradient.
-            totals.sum().backward()
-            optimizer.step()
-            loss_sums += losses * index.shape[1]
-            if classification:
-                wrong += (outs.argmax(dim=-1) != yb).sum(dim=-1)
-        if not torch.isfinite(loss_sums).all():
-            bad = [lambdas[j] for (_, j), ok in zip(runs, torch.isfinite(loss_sums).tolist()) if not ok]
-            raise FloatingPointError(f"The training loss diverged at epoch {epoch} for λ in {bad}. "
-                                     "Lower the learning rate (or λ) and try again.")
-        evaluated = epoch % eval_every == 0 or epoch == epochs
-        test_losses, test_errors = (evaluate_runs(x_test, y_test) if evaluated
-                                    else ([math.nan] * len(runs), [math.nan] * len(runs)))
-        for k, history in enumerate(histories):
-            history.epoch.append(epoch)
-            history.train_loss.append(float(loss_sums[k]) / n)
-            history.train_error.append(float(wrong[k]) / n if classification else math.nan)
-            history.train_penalty.append(math.nan)
-            history.test_loss.append(test_losses[k])
-            history.test_error.append(test_errors[k])
-
-    final = {"train": evaluate_runs(x_train, y_train), "test": (test_losses, test_errors)}
-    shape = (len(seeds), len(lambdas))
-    arrays = {name: np.full(shape, np.nan) for name in ("train_loss", "train_error", "test_loss", "test_error")}
-    for k, (i, j) in enumerate(runs):
-        arrays["train_loss"][i, j], arrays["train_error"][i, j] = final["train"][0][k], final["train"][1][k]
-        arrays["test_loss"][i, j], arrays["test_error"][i, j] = final["test"][0][k], final["test"][1][k]
-    bar.close()
-    seconds = time.perf_counter() - start
-    return SweepResult(
-        lambdas=lambdas,
-        seeds=seeds,
-        histories=[[histories[i * len(lambdas) + j] for j in range(len(lambdas))] for i in range(len(seeds))],
-        run_seconds=np.full(shape, seconds / len(runs)),
-        **arrays,
     )
