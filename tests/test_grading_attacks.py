@@ -84,6 +84,47 @@ ATTACKS = {
     "eat_memory": ["hog = bytearray(64 * 2**30)"],
     "huge_file": ["open('big.bin', 'wb').write(b'0' * (8 * 2**20))"],
     "answer_raises": [],  # cube raises: the feedback must show its exception (see below)
+    # Issue 26: plain module-level re-binding of the names the tests look up (no machinery).
+    "rebind_module": ["class Lenient:\n    isclose = staticmethod(lambda *args, **kwargs: True)\n\n\n"
+                      "math = Lenient()"],
+    "shadow_builtins": ["def abs(x):\n    return 0\n\n\nfloat = len = lambda *args: 0"],
+    # Issue 26: the harness switched off by its old importable name, or found in sys.modules.
+    "harness_by_name": ["import _regopt_harness\n_regopt_harness.reset = lambda: None"],
+    "harness_in_sys_modules": [
+        "import sys\n"
+        "for module in list(sys.modules.values()):\n"
+        "    if hasattr(module, 'reset') and hasattr(module, 'snapshot'):\n"
+        "        module.reset = lambda: None"],
+    # Issue 26: the hidden source read through the caller's frame, or IPython's history, then raised.
+    "history_leak": ["raise RuntimeError('\\n'.join(In))"],
+}
+
+#: Attacks on exercise 1, whose hidden test holds minilab.HIDDEN_LINE: (answer, cells added after it).
+FRAME_LEAK = (
+    "def root(x):\n"
+    "    try:\n"
+    "        raise RuntimeError\n"
+    "    except RuntimeError as error:\n"
+    "        frame = error.__traceback__.tb_frame.f_back\n"
+    "    import linecache\n"
+    "    source = ''.join(linecache.getlines(frame.f_code.co_filename))\n"
+    "    raise ValueError(source)")
+EX1_ATTACKS = {
+    "frame_leak": (FRAME_LEAK, []),
+    # re-indented and on one line: the redaction compares without whitespace
+    "frame_leak_squeezed": (FRAME_LEAK.replace("raise ValueError(source)",
+                                               "raise ValueError(' '.join(source.split()))"), []),
+    "frame_overwrite": (
+        "def root(x):\n"
+        "    try:\n"
+        "        raise RuntimeError\n"
+        "    except RuntimeError as error:\n"
+        "        caller = error.__traceback__.tb_frame.f_back\n"
+        "    caller.f_globals['abs'] = lambda value: 0\n"
+        "    return x", []),
+    "rebind_for_exercise_1": ("def root(x):\n    return x",
+                              ["def abs(x):\n    return 0\n\n\nclass Lenient:\n"
+                               "    isclose = staticmethod(lambda *args, **kwargs: True)\n\n\nmath = Lenient()"]),
 }
 
 
@@ -101,6 +142,13 @@ def _notebooks(solved: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode
         nb = minilab.submission(solved, {"ex2-solution": answer})
         position = next(i for i, c in enumerate(nb.cells)
                         if c.metadata.get("nbgrader", {}).get("grade_id") == "ex2-solution")
+        for offset, source in enumerate(added):
+            nb.cells.insert(position + 1 + offset, nbformat.v4.new_code_cell(source))
+        books[name] = nb
+    for name, (answer, added) in EX1_ATTACKS.items():
+        nb = minilab.submission(solved, {"ex1-solution": answer, "ex2-solution": WRONG})
+        position = next(i for i, c in enumerate(nb.cells)
+                        if c.metadata.get("nbgrader", {}).get("grade_id") == "ex1-solution")
         for offset, source in enumerate(added):
             nb.cells.insert(position + 1 + offset, nbformat.v4.new_code_cell(source))
         books[name] = nb
@@ -133,24 +181,55 @@ def attacked(tmp_path_factory):
 def test_the_batch_finishes_and_the_honest_grade_is_intact(attacked):
     run, rows = attacked["run"], attacked["rows"]
     assert run.returncode == 0, run.stderr
-    assert set(rows) == {"honest", *ATTACKS}
+    assert set(rows) == {"honest", *ATTACKS, *EX1_ATTACKS}
     honest = rows["honest"]
     assert (honest["status"], honest["total"], honest["review"]) == ("ok", "3", ""), honest["reason"]
 
 
-@pytest.mark.parametrize("name", sorted(ATTACKS))
+@pytest.mark.parametrize("name", sorted([*ATTACKS, *EX1_ATTACKS]))
 def test_an_attack_earns_nothing_it_did_not_earn(attacked, name):
     row = attacked["rows"][name]
     assert row["ex2-tests"] == "0", f"{name} scored exercise 2 with a wrong answer: {row['reason']}"
-    assert row["ex1-tests"] in ("2", "0"), row
+    assert row["ex1-tests"] in (("0",) if name in EX1_ATTACKS else ("2", "0")), row
+
+
+@pytest.mark.parametrize("name", sorted([*ATTACKS, *EX1_ATTACKS]))
+def test_no_attack_gets_hidden_code_into_its_feedback(attacked, name):
+    page = (attacked["folder"] / "feedback" / f"{name}.html").read_text(encoding="utf-8")
+    squeezed = "".join(page.split())
+    assert "".join(minilab.HIDDEN_LINE.split()) not in squeezed, f"{name} leaked the hidden test"
+
+
+def test_a_leak_is_redacted_counted_and_marked(attacked):
+    for name in ("frame_leak", "frame_leak_squeezed"):
+        row = attacked["rows"][name]
+        page = (attacked["folder"] / "feedback" / f"{name}.html").read_text(encoding="utf-8")
+        assert int(row["redacted"]) >= 1 and "[hidden test code]" in page, row
+        assert "hidden test code reached the feedback" in row["reason"], row["reason"]
+    assert attacked["rows"]["honest"]["redacted"] == "0"
 
 
 @pytest.mark.parametrize("name", [name for name in ATTACKS if name in {
     "remove_asserts", "patch_builtins", "patch_library", "rebind_lab_helper", "swallow_errors", "trace_function",
-    "kill_the_grader", "forge_result_file"}])
+    "kill_the_grader", "forge_result_file", "rebind_module", "shadow_builtins", "harness_by_name",
+    "harness_in_sys_modules", "history_leak", *EX1_ATTACKS}])
 def test_tampering_is_marked_for_review_with_its_reason(attacked, name):
     row = attacked["rows"][name]
     assert row["review"] == "yes" and "needs-review: " in row["reason"], row
+
+
+@pytest.mark.parametrize("name, words", [
+    ("rebind_module", ["re-binds math", "the lab's math"]),
+    ("shadow_builtins", ["shadows the builtin abs", "shadows the builtin float", "the builtin len"]),
+    ("harness_by_name", ["_regopt_harness"]),
+    ("frame_leak", ["tb_frame", "f_back", "linecache"]),
+    ("frame_overwrite", ["f_globals"]),
+    ("history_leak", ["uses In"]),
+])
+def test_the_reason_names_what_was_rebound_or_read(attacked, name, words):
+    reason = attacked["rows"][name]["reason"]
+    for word in words:
+        assert word in reason, (word, reason)
 
 
 def test_no_kernel_reads_the_environment_or_when_sandboxed_the_hidden_tests(attacked):
@@ -215,7 +294,7 @@ def test_only_the_labs_public_names_are_kept_by_the_harness(tmp_path):
     alignment = grading.build_graded_notebook(lab, grading.read_submission(submission))
     grading.add_harness(lab, alignment)
     kept = [c.source for c in alignment.cells if c.role == "harness" and ".keep(" in c.source]
-    assert kept == ['__import__("sys").modules["_regopt_harness"].keep([\'check\', \'math\', \'operator\'])'], kept
+    assert kept == [f"{alignment.harness_name}.keep(['check', 'math', 'operator'])"], kept
 
 
 def test_without_a_sandbox_the_grader_says_so_once_and_still_grades(tmp_path):

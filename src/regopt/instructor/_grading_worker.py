@@ -122,7 +122,8 @@ def run(notebook: Path, channel: Channel, args: argparse.Namespace) -> int:
                     break
                 started = time.monotonic()
                 try:
-                    client.execute_cell(cell, index)
+                    history = (cell.metadata.get("regopt") or {}).get("history", True)
+                    client.execute_cell(cell, index, store_history=bool(history))
                 except DeadKernelError:
                     channel.send({"cell": index, "result": {"status": "kernel-died"}})
                     state["kernel_died"] = True

@@ -166,8 +166,8 @@ def _grade(args: argparse.Namespace) -> int:
 
     results = grading.grade_folder(args.solution, args.submissions, progress=progress,
                                    notice=lambda line: print(line, file=sys.stderr), **options)
+    feedback.write_feedback(results, lab, feedback_dir)  # first: its last check counts redactions
     feedback.write_csv(results, lab, args.out)
-    feedback.write_feedback(results, lab, feedback_dir)
     summary_path = feedback.write_summary(results, lab, args.out.with_suffix(".html"))
     counts: dict[str, int] = {}
     for result in results:

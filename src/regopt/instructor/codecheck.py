@@ -26,6 +26,7 @@ and reported for review, with the reason.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from dataclasses import dataclass, field
 
@@ -40,10 +41,24 @@ _DYNAMIC_CALLS = {"getattr", "setattr", "delattr", "__import__", "eval", "exec",
 _MACHINERY = ("builtins", "importlib", "sys.modules", "sys.settrace", "sys.setprofile", "sys.meta_path",
               "sys.path_hooks", "signal", "ctypes", "gc", "os.kill", "os.killpg", "os.system", "os.fork",
               "os.exec", "os.spawn", "os.environ", "subprocess", "multiprocessing", "IPython",
-              "threading", "inspect")
+              "threading", "inspect",
+              # Frames and the source of the code that called: a test's variables and its hidden lines.
+              "linecache", "traceback", "dis", "pdb", "bdb", "faulthandler", "tracemalloc", "sys._getframe",
+              "sys._current_frames", "sys.exc_info", "sys.exception", "sys.last_traceback", "sys.last_value",
+              "sys.last_exc", "sys.last_type", "types.FrameType", "types.TracebackType", "types.CodeType",
+              # The grader's harness (its old importable name; it now has a random one per kernel).
+              "_regopt_harness")
 #: Attributes that open an object's namespace to dynamic access.
 _DUNDERS = {"__builtins__", "__dict__", "__globals__", "__code__", "__subclasses__", "__getattribute__",
             "__import__", "__loader__", "__spec__", "__closure__", "__class__", "__bases__", "__mro__"}
+#: Attributes that reach a frame (a test's, through a traceback or a generator) or compiled code.
+_FRAME_ATTRIBUTES = {"__traceback__", "tb_frame", "tb_next", "f_back", "f_globals", "f_locals", "f_code",
+                     "f_builtins", "f_lasti", "f_trace", "gi_frame", "cr_frame", "ag_frame", "gi_code",
+                     "cr_code", "co_consts", "co_code", "co_names", "__context__", "__cause__"}
+#: IPython's input history: it holds the source of the cells that ran before (the tests').
+_HISTORY_NAMES = re.compile(r"^(In|Out|_ih|_oh|_dh|_i|_ii|_iii|_i\d+)$")
+#: Names of the builtins: a module-level binding of one shadows it for the tests too.
+_BUILTIN_NAMES = frozenset(name for name in dir(builtins) if not name.startswith("__"))
 #: Libraries whose attributes the hidden tests rely on: assigning to them is monkeypatching.
 _PATCHABLE_ROOTS = ("torch", "numpy", "regopt", "math", "IPython", "sys", "builtins", "os", "nbformat")
 
@@ -86,14 +101,17 @@ class _Bindings:
         self.star: list[str] = []  # modules imported with *
         self.set_up: set[str] = set()  # names the lab's set-up (context) cells define
         self.answer_names: set[str] = set()  # names the solution's own answers bind (re-binding them is fine)
+        self.set_up_imports: dict[str, str] = {}  # name -> what a set-up cell imported (or aliased) under it
+        self.bound: set[str] = set()  # every name some cell bound at module level
 
 
 class _CellVisitor(ast.NodeVisitor):
     """Collects the resolved names one cell uses, with function-local names shadowing globals."""
 
-    def __init__(self, bindings: _Bindings, student: bool) -> None:
+    def __init__(self, bindings: _Bindings, student: bool, stored: set[str] = frozenset()) -> None:
         self.b = bindings
         self.student = student
+        self.stored = stored  # names the cell being read binds anywhere (a loop's _i is the student's)
         self.locals: list[set[str]] = []
         self.report = CodeReport()
 
@@ -145,6 +163,11 @@ class _CellVisitor(ast.NodeVisitor):
                     self.use(f"{module}.{node.id}", node.lineno)
             if node.id in _DUNDERS:
                 self.flag(f"uses {node.id}", node.lineno)
+            if _HISTORY_NAMES.match(node.id) and node.id not in self.b.bound and node.id not in self.stored:
+                self.flag(f"uses {node.id}, IPython's history of the cells that ran (the tests' source)",
+                          node.lineno)
+            if "_regopt" in node.id:
+                self.flag(f"refers to {node.id} (the grader's harness)", node.lineno)
             if node.id == "get_ipython" and node.id not in self.b.alias and node.id not in self.b.uses_of:
                 self.flag("uses get_ipython() (IPython's hooks and machinery)", node.lineno)
         elif self.student and not self.locals and node.id in self.b.set_up - self.b.answer_names:
@@ -155,6 +178,11 @@ class _CellVisitor(ast.NodeVisitor):
         name = self.resolve(node)
         if node.attr in _DUNDERS:
             self.flag(f"uses the attribute {node.attr}", node.lineno)
+        if node.attr in _FRAME_ATTRIBUTES:
+            self.flag(f"uses the attribute {node.attr} (frame introspection: a caller's variables and code)",
+                      node.lineno)
+        if "_regopt" in node.attr:
+            self.flag(f"refers to {node.attr} (the grader's harness)", node.lineno)
         if name is not None:
             self.use(name, node.lineno)
             self._machinery(name, node.lineno)
@@ -172,6 +200,8 @@ class _CellVisitor(ast.NodeVisitor):
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str) and "/proc" in node.value:
             self.flag("refers to /proc", node.lineno)
+        if isinstance(node.value, str) and "_regopt" in node.value:
+            self.flag("refers to the grader's harness by name", node.lineno)
 
     def _machinery(self, name: str, line: int) -> None:
         for prefix in _MACHINERY:
@@ -293,13 +323,50 @@ def _analyze_cell(b: _Bindings, source: str, role: str) -> CodeReport:
     except (SyntaxError, ValueError):
         return CodeReport(syntax_error=True)
     report = CodeReport()
+    stored = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     for statement in tree.body:
-        visitor = _CellVisitor(b, student)
+        visitor = _CellVisitor(b, student, stored)
         visitor.visit(statement)
         report.uses += visitor.report.uses
         report.review += visitor.report.review
+        if student:
+            report.review += _rebinding_notes(b, statement)
         _update_bindings(b, statement, visitor, visitor.report.uses, student, context=role == "context")
+        if role == "context":
+            for name in _bound_names(statement):
+                if name in b.alias:
+                    b.set_up_imports[name] = b.alias[name]
+                else:
+                    b.set_up_imports.pop(name, None)
+        b.bound.update(_bound_names(statement))
     return report
+
+
+def _imported_targets(statement: ast.stmt) -> dict[str, str]:
+    """name -> dotted target, for an import statement (what ``_update_bindings`` records)."""
+    if isinstance(statement, ast.Import):
+        return {(a.asname or a.name.split(".")[0]): (a.name if a.asname else a.name.split(".")[0])
+                for a in statement.names}
+    if isinstance(statement, ast.ImportFrom):
+        module = "." * statement.level + (statement.module or "")
+        return {(a.asname or a.name): f"{module}.{a.name}" for a in statement.names if a.name != "*"}
+    return {}
+
+
+def _rebinding_notes(b: _Bindings, statement: ast.stmt) -> list[str]:
+    """A student's module-level statement that re-binds a name the tests look up (a module, a builtin)."""
+    notes = []
+    imported = _imported_targets(statement)
+    for name in dict.fromkeys(_bound_names(statement)):
+        if name in b.answer_names:
+            continue
+        if name in b.set_up_imports and imported.get(name) != b.set_up_imports[name]:
+            notes.append(f"line {statement.lineno}: re-binds {name}, which the lab's set-up bound to "
+                         f"{b.set_up_imports[name]} (the tests use it; the grader puts it back before them)")
+        elif name in _BUILTIN_NAMES and name not in b.set_up_imports:
+            notes.append(f"line {statement.lineno}: shadows the builtin {name} (the tests use the real one; "
+                         "the grader removes the shadow before them)")
+    return notes
 
 
 def analyze(cells: list[tuple[str, str]], *, answer_names: set[str] = frozenset()) -> list[CodeReport]:

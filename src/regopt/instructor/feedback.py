@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from .grading import STATUSES, GradeResult, SolutionLab
+from .grading.redaction import Redactor
 
 __all__ = ["format_points", "write_csv", "feedback_html", "write_feedback", "summary_html", "write_summary"]
 
@@ -45,7 +46,7 @@ def write_csv(results: list[GradeResult], lab: SolutionLab, path: str | Path) ->
     header = ["student", "file", "lab"]
     for test in tests:
         header += [test.key, f"{test.key} max"]
-    header += ["total", "max", "status", "review", "reason"]
+    header += ["total", "max", "status", "review", "redacted", "reason"]
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -55,7 +56,7 @@ def write_csv(results: list[GradeResult], lab: SolutionLab, path: str | Path) ->
             for test in tests:
                 row += [format_points(points.get(test.key, 0.0)), format_points(test.points)]
             row += [format_points(r.total), format_points(r.max_points), r.status, "yes" if r.review else "",
-                    r.reason]
+                    str(r.redacted), r.reason]
             writer.writerow(row)
 
 
@@ -100,7 +101,7 @@ def feedback_html(result: GradeResult, lab: SolutionLab) -> str:
         status_line += f" ({e(STATUSES.get(result.status, ''))})"
     review = ("<p><strong>Your instructor will look at this submission</strong> (see the details).</p>"
               if result.review else "")
-    return f"""<!DOCTYPE html>
+    page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{e(lab.title)}: feedback for {e(result.student)}</title>
 <style>{_STYLE}</style></head><body>
@@ -118,6 +119,12 @@ its hidden checks (run on inputs you have not seen) all pass.</p>
 {_details(result)}
 </body></html>
 """
+    # The last check before the page leaves the grader: no line of hidden test code in it.
+    redactor = result.redactor or Redactor(lab.hidden_lines, lab.public_texts)
+    before = redactor.count
+    page = redactor.page(page)
+    result.redacted += redactor.count - before
+    return page
 
 
 def write_feedback(results: list[GradeResult], lab: SolutionLab, folder: str | Path) -> list[Path]:

@@ -4,19 +4,34 @@ Tests must run in the student's kernel (they call the student's functions), afte
 the student's code, so an answer cell could patch what they rely on. The grader
 adds cells of its own to the graded notebook:
 
-``PROLOGUE`` (first, before any code of the lab's or the student's)
-    Records builtins, IPython's AST and input transformers, its event callbacks,
-    the methods of the shell and kernel classes, ``sys.displayhook``,
-    ``sys.excepthook`` and the SIGINT handler, while nothing has touched them.
-``snapshot()`` (before the first cell the student wrote)
+``prologue(name)`` (first, before any code of the lab's or the student's)
+    Records builtins, the names the kernel's namespace starts with, IPython's AST
+    and input transformers, its event callbacks, the methods of the shell and
+    kernel classes, ``sys.displayhook``, ``sys.excepthook`` and the SIGINT
+    handler, while nothing has touched them.
+``snapshot(name)`` (before the first cell the student wrote)
     Records the functions and classes of torch, numpy, math and regopt as the
     lab's set-up cells imported them.
-``keep(names)`` (after each set-up cell that defines names)
-    Records the lab's own functions and classes (such as a ``compare_with_torch``).
-``reset()`` (before every part of every test cell)
-    Puts every recorded thing back, clears trace and profile functions, and
+``keep_source(names, name)`` (after each set-up cell that defines names)
+    Records the lab's own functions, classes and the modules its set-up bound
+    (``torch``, ``np``, ``F``, a ``compare_with_torch``).
+``reset(name)`` (before every part of every test cell)
+    Puts every recorded thing back (a module or helper of the lab's that a cell
+    re-bound; a builtin such as ``abs`` that a cell shadowed in the notebook's
+    namespace is removed from it), clears trace and profile functions, and
     raises ``GraderRestored`` naming what it had to restore: the grader marks
     the submission for review, and the test then runs on the clean harness.
+``forget(name)`` (after every hidden part of a test cell)
+    Removes the hidden part's source from :mod:`linecache` and the last
+    exception (``sys.last_traceback``...), so that no later cell finds it.
+
+The harness lives in the kernel under ``name``, a random name drawn per
+submission (:func:`new_name`) and bound in :mod:`builtins` only: an answer cell
+cannot import it, and finding it means reading the interpreter's machinery
+(``builtins``, ``gc``, frames, ``linecache``), which
+:mod:`regopt.instructor.codecheck` marks for review. The worker runs the
+harness cells and the hidden parts of test cells without storing them in
+IPython's history (``In``, ``_ih``).
 
 This is a defence in depth, not a proof: code that patches the very machinery
 that runs these cells is caught by :mod:`regopt.instructor.codecheck`, which
@@ -25,19 +40,23 @@ marks it for a human look before anything runs.
 
 from __future__ import annotations
 
-__all__ = ["PROLOGUE", "SNAPSHOT", "RESTORED_ERROR", "keep_source", "RESET"]
+import secrets
+
+__all__ = ["RESTORED_ERROR", "new_name", "prologue", "snapshot", "keep_source", "reset", "forget"]
 
 #: The exception name a reset raises when it had to restore something.
 RESTORED_ERROR = "GraderRestored"
 
-PROLOGUE = r'''
+_PROLOGUE = r'''
 def _regopt_install_harness():
     import builtins, signal, sys, types
 
     shell = get_ipython()
     kernel = getattr(shell, "kernel", None)
-    h = types.ModuleType("_regopt_harness")
+    h = types.ModuleType("harness")
     h.builtins = dict(vars(builtins))
+    # The builtins' names the namespace starts with (IPython binds exit, quit, open...).
+    h.namespace = {k: v for k, v in shell.user_ns.items() if k in h.builtins}
     h.ast_transformers = list(shell.ast_transformers)
     h.input_post = list(shell.input_transformers_post)
     manager = shell.input_transformer_manager
@@ -50,6 +69,8 @@ def _regopt_install_harness():
     h.instances = {id(obj): (obj, dict(vars(obj))) for obj in (shell, kernel) if obj is not None}
     h.hooks = (sys.displayhook, sys.excepthook, signal.getsignal(signal.SIGINT))
     h.modules, h.kept = {}, {}
+    allowed = set(__ALLOWED__)
+    missing = object()
 
     def same(a, b):
         if a is b:
@@ -78,8 +99,8 @@ def _regopt_install_harness():
     def restore_dict(owner, saved, label, restored, delete_new):
         current = vars(owner)
         for key, value in saved.items():
-            now = current.get(key, h)
-            if now is not h and (same(now, value) or not from_cells(now)):
+            now = current.get(key, missing)
+            if now is not missing and (same(now, value) or not from_cells(now)):
                 continue
             try:
                 setattr(owner, key, value)
@@ -108,10 +129,11 @@ def _regopt_install_harness():
                 h.class_dicts[cls] = dict(vars(cls))
 
     def keep(names):
-        # The lab's functions and classes; its data a student may legitimately re-bind.
+        # The lab's functions, classes and modules; its data a student may legitimately re-bind.
         for name in names:
-            if callable(shell.user_ns.get(name)):
-                h.kept[name] = shell.user_ns[name]
+            value = shell.user_ns.get(name)
+            if callable(value) or isinstance(value, types.ModuleType):
+                h.kept[name] = value
 
     def reset():
         restored = []
@@ -146,25 +168,69 @@ def _regopt_install_harness():
             signal.signal(signal.SIGINT, h.hooks[2])
             restored.append("sys.displayhook, sys.excepthook or the SIGINT handler")
         for name, value in h.kept.items():
-            if not same(shell.user_ns.get(name, h), value):
+            if not same(shell.user_ns.get(name, missing), value):
                 shell.user_ns[name] = value
                 restored.append(f"the lab's {name}")
+        for name in [k for k in shell.user_ns if k in h.builtins and k not in h.kept and k not in allowed]:
+            if not same(shell.user_ns[name], h.namespace.get(name, missing)):
+                if name in h.namespace:
+                    shell.user_ns[name] = h.namespace[name]
+                else:
+                    del shell.user_ns[name]
+                restored.append(f"the builtin {name} (a cell shadowed it)")
         if restored:
             error = type("GraderRestored", (Exception,), {})
             raise error("the grader restored " + ", ".join(dict.fromkeys(restored)))
 
-    h.snapshot, h.keep, h.reset = snapshot, keep, reset
-    sys.modules["_regopt_harness"] = h
+    def forget(before):
+        # The hidden part just run: out of linecache (its frames' source) and of sys.last_*.
+        import linecache
+        for key in [k for k in linecache.cache if k not in before]:
+            linecache.cache.pop(key, None)
+        for attr in ("last_type", "last_value", "last_traceback", "last_exc"):
+            if hasattr(sys, attr):
+                setattr(sys, attr, None)
+
+    def mark():
+        import linecache
+        h.before = set(linecache.cache)
+
+    h.snapshot, h.keep, h.reset, h.mark = snapshot, keep, reset, mark
+    h.forget = lambda: forget(h.before)
+    setattr(builtins, __HARNESS_NAME__, h)
 
 
 _regopt_install_harness()
 del _regopt_install_harness
 '''
 
-SNAPSHOT = '__import__("sys").modules["_regopt_harness"].snapshot()'
-RESET = '__import__("sys").modules["_regopt_harness"].reset()'
+
+def new_name() -> str:
+    """A fresh name for one kernel's harness, not guessable by the code of a submission."""
+    return "_" + secrets.token_hex(12)
 
 
-def keep_source(names: list[str]) -> str:
+def prologue(name: str, allowed: set[str] = frozenset()) -> str:
+    """The first cell: installs the harness as ``name`` (see the module documentation).
+
+    ``allowed``: names the solution's answers bind (a builtin's name an exercise asks for is no shadow).
+    """
+    return _PROLOGUE.replace("__HARNESS_NAME__", repr(name)).replace("__ALLOWED__", repr(sorted(allowed)))
+
+
+def snapshot(name: str) -> str:
+    return f"{name}.snapshot()"
+
+
+def reset(name: str, hidden: bool = False) -> str:
+    """Before a test part: put back what was patched (and, before a hidden part, note linecache)."""
+    return f"{name}.reset()" if not hidden else f"{name}.mark()\n{name}.reset()"
+
+
+def forget(name: str) -> str:
+    return f"{name}.forget()"
+
+
+def keep_source(names: list[str], name: str) -> str:
     """A cell recording the lab's helpers ``names`` (after the set-up cell defining them)."""
-    return f'__import__("sys").modules["_regopt_harness"].keep({sorted(names)!r})'
+    return f"{name}.keep({sorted(names)!r})"

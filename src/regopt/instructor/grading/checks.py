@@ -45,20 +45,26 @@ def check_code(lab: SolutionLab, alignment: Alignment) -> None:
 
 
 def add_harness(lab: SolutionLab, alignment: Alignment) -> None:
-    """Insert the grader's own cells (:mod:`regopt.instructor.harness`) around the lab's and the student's."""
+    """Insert the grader's own cells (:mod:`regopt.instructor.harness`) around the lab's and the student's.
+
+    The harness gets a fresh random name per submission (``alignment.harness_name``).
+    """
     answer_names = set().union(*(codecheck.bound_names(c.source) for c in lab.cells if c.role == "answer"))
-    out = [GradedCell("harness", harness.PROLOGUE)]
+    name = alignment.harness_name = harness.new_name()
+    out = [GradedCell("harness", harness.prologue(name, answer_names))]
     snapshot_taken = False
     for cell in alignment.cells:
         if cell.role in ("answer", "extra", "stub") and not snapshot_taken:
-            out.append(GradedCell("harness", harness.SNAPSHOT))
+            out.append(GradedCell("harness", harness.snapshot(name)))
             snapshot_taken = True
         if cell.role == "test":
-            out.append(GradedCell("harness", harness.RESET, cell.grade_id, hidden=cell.hidden))
+            out.append(GradedCell("harness", harness.reset(name, cell.hidden), cell.grade_id, hidden=cell.hidden))
         out.append(cell)
+        if cell.role == "test" and cell.hidden:
+            out.append(GradedCell("harness", harness.forget(name), cell.grade_id, hidden=True))
         # Names such as _ are IPython's too (the last result): only the lab's public names are kept.
-        helpers = {name for name in codecheck.bound_names(cell.source) - answer_names
-                   if not name.startswith("_")} if cell.role == "context" else set()
+        helpers = {n for n in codecheck.bound_names(cell.source) - answer_names
+                   if not n.startswith("_")} if cell.role == "context" else set()
         if helpers:
-            out.append(GradedCell("harness", harness.keep_source(sorted(helpers))))
+            out.append(GradedCell("harness", harness.keep_source(sorted(helpers), name)))
     alignment.cells = out

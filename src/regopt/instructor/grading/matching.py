@@ -39,6 +39,8 @@ class Alignment:
     problems: dict[str, list[str]] = field(default_factory=dict)
     #: Test grade id -> why its answers use a forbidden name (the test scores 0).
     forbidden: dict[str, list[str]] = field(default_factory=dict)
+    #: The name the grader's harness has in this submission's kernel (drawn by ``add_harness``).
+    harness_name: str = ""
 
     def add(self, status: str, message: str) -> None:
         self.problems.setdefault(status, []).append(message)
@@ -328,7 +330,9 @@ def graded_notebook(alignment: Alignment) -> NotebookNode:
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}})
     for cell in alignment.cells:
         code = nbformat.v4.new_code_cell(cell.source)
-        code.metadata["regopt"] = {"role": cell.role, "grade_id": cell.grade_id, "hidden": cell.hidden}
+        # The worker keeps the grader's cells and hidden tests out of IPython's history (In, _ih).
+        code.metadata["regopt"] = {"role": cell.role, "grade_id": cell.grade_id, "hidden": cell.hidden,
+                                   "history": cell.role not in ("harness",) and not cell.hidden}
         nb.cells.append(code)
     return nb
 

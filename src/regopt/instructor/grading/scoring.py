@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from .. import harness
 from .matching import Alignment, GradedCell, describe_cell
+from .redaction import Redactor
 from .solution import SolutionLab
 from .submission import Submission
 
@@ -69,6 +70,10 @@ class GradeResult:
     #: Exceptions raised in the student's own cells (answers, added cells), for the feedback.
     cell_errors: list[str] = field(default_factory=list)
     lab: str = ""
+    #: Lines of hidden test code the grader took out of this student's feedback.
+    redacted: int = 0
+    #: Reads every text for the student against the hidden source (see :mod:`.redaction`).
+    redactor: Redactor | None = field(default=None, repr=False, compare=False)
 
     @property
     def review(self) -> bool:
@@ -80,12 +85,9 @@ class GradeResult:
         return sum(o.points for o in self.outcomes)
 
 
-def _redact(lines: list[str], hidden_lines: list[str]) -> list[str]:
-    hidden = set(hidden_lines)
-    return ["    [hidden test code]" if any(h in line for h in hidden) else line for line in lines]
-
-
-def test_outcomes(lab: SolutionLab, alignment: Alignment | None, state: dict | None) -> list[TestOutcome]:
+def test_outcomes(lab: SolutionLab, alignment: Alignment | None, state: dict | None,
+                  redact: Redactor | None = None) -> list[TestOutcome]:
+    redact = redact or Redactor(lab.hidden_lines, lab.public_texts)
     outcomes = {t.grade_id or t.key: TestOutcome(t.key, 0.0, t.points) for t in lab.tests}
     if alignment is None or state is None:
         return list(outcomes.values())
@@ -115,10 +117,10 @@ def test_outcomes(lab: SolutionLab, alignment: Alignment | None, state: dict | N
             if r["status"] == "error":
                 head = f"{r.get('ename', 'Error')}: {r.get('evalue', '')}".strip().rstrip(":")
                 if cell.hidden:
-                    outcome.errors.append(f"hidden tests: {head}")
+                    outcome.errors.append(redact(f"hidden tests: {head}"))
                 else:
-                    trace = _redact(r.get("traceback", [])[-20:], lab.hidden_lines)
-                    outcome.errors.append("visible tests:\n" + "\n".join(trace or [head]))
+                    trace = r.get("traceback", [])[-20:]
+                    outcome.errors.append(redact("visible tests:\n" + "\n".join(trace or [head])))
             elif r["status"] in ("kernel-died", "not-run"):
                 outcome.errors.append(("hidden" if cell.hidden else "visible") + " tests: not run ("
                                       + ("the kernel died" if r["status"] == "kernel-died" else
@@ -158,15 +160,16 @@ def _run_problems(alignment: Alignment, state: dict) -> dict[str, list[str]]:
     return problems
 
 
-def _cell_errors(alignment: Alignment, state: dict, hidden_lines: list[str]) -> list[str]:
+def _cell_errors(alignment: Alignment, state: dict, redact: Redactor) -> list[str]:
     """Exceptions raised in the student's own cells, as the feedback shows them (hidden code redacted)."""
     errors = []
     for index, result in enumerate(state.get("cells", [])):
         cell = alignment.cells[index] if index < len(alignment.cells) else None
         if cell is not None and cell.role in ("answer", "extra") and result.get("status") == "error" \
                 and result.get("ename") not in ("CellTimeoutError", "SystemExit"):
-            trace = "\n".join(_redact(result.get("traceback", [])[-12:], hidden_lines))
-            errors.append(f"{describe_cell(cell)} raised {result.get('ename')}: {result.get('evalue', '')}\n{trace}")
+            trace = "\n".join(result.get("traceback", [])[-12:])
+            errors.append(redact(f"{describe_cell(cell)} raised {result.get('ename')}: "
+                                 f"{result.get('evalue', '')}\n{trace}"))
     return errors
 
 
@@ -178,23 +181,29 @@ def finish(lab: SolutionLab, submission: Submission, alignment: Alignment | None
     if alignment is not None:
         for status, messages in alignment.problems.items():
             problems.setdefault(status, []).extend(messages)
-    outcomes = test_outcomes(lab, alignment, state)
+    own_code = [c.source for c in alignment.cells if c.role in ("answer", "extra")] if alignment else []
+    redact = Redactor(lab.hidden_lines, [*lab.public_texts, *own_code])
+    outcomes = test_outcomes(lab, alignment, state, redact)
     errors: list[str] = []
     if state is not None and alignment is not None:
         for status, messages in _run_problems(alignment, state).items():
             problems.setdefault(status, []).extend(messages)
-        errors = _cell_errors(alignment, state, lab.hidden_lines)
+        errors = _cell_errors(alignment, state, redact)
         suspicious = [o.grade_id for o in outcomes if o.visible == "passed" and o.hidden == "failed"]
         if suspicious:
             problems.setdefault("passes-visible-only", []).append(
                 ", ".join(suspicious) + ": the visible tests pass, the hidden tests fail")
+    if redact.count:
+        problems.setdefault("needs-review", []).append(
+            f"hidden test code reached the feedback ({redact.count} line(s) redacted): the code printed or "
+            "raised what the tests run")
     status = min(problems, key=lambda s: _SEVERITY.get(s, -1)) if problems else "ok"
     # Every problem, most severe first, each prefixed by its status so the sheet can be filtered.
     reason = "; ".join(dict.fromkeys(f"{s}: {m}" for s in sorted(problems, key=_SEVERITY.get)
                                      for m in problems[s]))
     return GradeResult(student=submission.student, file=submission.path.name, status=status,
                        reason=reason, outcomes=outcomes, max_points=lab.max_points, seconds=seconds,
-                       cell_errors=errors, lab=lab.path.stem)
+                       cell_errors=errors, lab=lab.path.stem, redacted=redact.count, redactor=redact)
 
 
 #: Statuses with which nothing of the submission was graded.

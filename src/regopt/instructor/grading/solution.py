@@ -56,6 +56,11 @@ class SolutionLab:
     def max_points(self) -> float:
         return sum(c.points for c in self.tests)
 
+    @property
+    def public_texts(self) -> list[str]:
+        """Every cell as the student received it (hidden tests removed): no secret in there."""
+        return [c.lab_source for c in self.cells]
+
 
 def normalize_source(source: str) -> str:
     lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
