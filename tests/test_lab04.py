@@ -238,44 +238,136 @@ def smoothed_cross_entropy(logits, labels, eps):
     return -(q * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
 """),
     "ex6 gap against the mean of all logits": ("ex6", "visible", """
-def optimal_logit_gap(n_classes, eps, convention):
+def optimal_logit_gap(n_classes, eps, convention, steps=3000, lr=1.0):
     if convention == "torch":
         q = torch.full((n_classes,), eps / n_classes, dtype=torch.float64); q[0] += 1 - eps
     else:
         q = torch.full((n_classes,), eps / (n_classes - 1), dtype=torch.float64); q[0] = 1 - eps
     z = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
-    for _ in range(3000):
+    for _ in range(steps):
         (g,) = torch.autograd.grad(-(q * torch.log_softmax(z, 0)).sum(), z)
         with torch.no_grad():
-            z -= g
-    return float(z[0] - z.mean())
+            z -= lr * g
+    return float(z.detach()[0] - z.detach().mean())
 """),
     "ex6 conventions swapped": ("ex6", "visible", """
-def optimal_logit_gap(n_classes, eps, convention):
+def optimal_logit_gap(n_classes, eps, convention, steps=3000, lr=1.0):
     if convention == "gbc":
         q = torch.full((n_classes,), eps / n_classes, dtype=torch.float64); q[0] += 1 - eps
     else:
         q = torch.full((n_classes,), eps / (n_classes - 1), dtype=torch.float64); q[0] = 1 - eps
     z = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
-    for _ in range(3000):
+    for _ in range(steps):
         (g,) = torch.autograd.grad(-(q * torch.log_softmax(z, 0)).sum(), z)
         with torch.no_grad():
-            z -= g
+            z -= lr * g
+    z = z.detach()
     return float(z[0] - z[1:].mean())
 """),
     "ex6 K = 10 hard-coded": ("ex6", "hidden", """
-def optimal_logit_gap(n_classes, eps, convention):
+def optimal_logit_gap(n_classes, eps, convention, steps=3000, lr=1.0):
     k = 10
     if convention == "torch":
         q = torch.full((k,), eps / k, dtype=torch.float64); q[0] += 1 - eps
     else:
         q = torch.full((k,), eps / (k - 1), dtype=torch.float64); q[0] = 1 - eps
     z = torch.zeros(k, dtype=torch.float64, requires_grad=True)
-    for _ in range(3000):
+    for _ in range(steps):
         (g,) = torch.autograd.grad(-(q * torch.log_softmax(z, 0)).sum(), z)
         with torch.no_grad():
-            z -= g
+            z -= lr * g
+    z = z.detach()
     return float(z[0] - z[1:].mean())
+"""),
+    "ex6 the closed-form gap instead of the minimization": ("ex6", "hidden", """
+def optimal_logit_gap(n_classes, eps, convention, steps=5000, lr=1.0):
+    if convention == "torch":
+        return math.log(1 + n_classes * (1 - eps) / eps)
+    return math.log((n_classes - 1) * (1 - eps) / eps)
+"""),
+    "ex6 L-BFGS to convergence, ignoring steps and lr": ("ex6", "hidden", """
+def optimal_logit_gap(n_classes, eps, convention, steps=5000, lr=1.0):
+    q = torch.full((n_classes,), eps / n_classes if convention == "torch" else eps / (n_classes - 1),
+                   dtype=torch.float64)
+    q[0] = 1 - eps + eps / n_classes if convention == "torch" else 1 - eps
+    z = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([z], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = -(q * torch.log_softmax(z, 0)).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    z = z.detach()
+    return float(z[0] - z[1:].mean())
+"""),
+    "ex1 offsets rounded from a uniform float (the ends half as likely)": ("ex1", "hidden", """
+def random_shift(images, max_shift, generator, fill):
+    n, _, h, w = images.shape
+    m = max_shift
+    padded = F.pad(images, (m, m, m, m), value=fill)
+    dx = torch.round((2 * torch.rand(n, generator=generator) - 1) * m).long()
+    dy = torch.round((2 * torch.rand(n, generator=generator) - 1) * m).long()
+    rows = (m - dy)[:, None] + torch.arange(h)[None, :]
+    cols = (m - dx)[:, None] + torch.arange(w)[None, :]
+    return padded[torch.arange(n)[:, None, None], 0, rows[:, :, None], cols[:, None, :]][:, None]
+"""),
+    "ex2 the classifier run with gradients on": ("ex2", "hidden", """
+def kept_label_fraction(classifier, images, labels, transform):
+    predicted = classifier(transform(images)).argmax(dim=1)
+    return float((predicted == labels).float().mean())
+""" + EX2_RUN),
+    "ex3 the closed form instead of Monte Carlo": ("ex3", "hidden", """
+def noisy_input_loss(X, y, w, sigma, n_draws, generator):
+    return float(((y - X @ w) ** 2).sum() + len(X) * sigma**2 * (w @ w))
+def bishop_penalty(X, w, sigma):
+    return float(len(X) * sigma**2 * (w @ w))
+def ridge_lambda(n_examples, sigma):
+    return n_examples * sigma**2
+"""),
+    "ex3 one noise row shared by all examples": ("ex3", "hidden", """
+def noisy_input_loss(X, y, w, sigma, n_draws, generator):
+    noise = sigma * torch.randn(n_draws, 1, X.shape[1], generator=generator, dtype=X.dtype)
+    return float(((y - (X + noise) @ w) ** 2).sum(dim=1).mean())
+def bishop_penalty(X, w, sigma):
+    return float(len(X) * sigma**2 * (w @ w))
+def ridge_lambda(n_examples, sigma):
+    return n_examples * sigma**2
+"""),
+    "ex3 one draw of the noise reused n_draws times": ("ex3", "hidden", """
+def noisy_input_loss(X, y, w, sigma, n_draws, generator):
+    noise = sigma * torch.randn(X.shape, generator=generator, dtype=X.dtype)
+    return float(sum(float(((y - (X + noise) @ w) ** 2).sum()) for _ in range(n_draws)) / n_draws)
+def bishop_penalty(X, w, sigma):
+    return float(len(X) * sigma**2 * (w @ w))
+def ridge_lambda(n_examples, sigma):
+    return n_examples * sigma**2
+"""),
+    "ex4 the closed form instead of Monte Carlo": ("ex4", "hidden", """
+def noisy_weight_loss(X, y, w, sigma_w, n_draws, generator):
+    return float(((y - X @ w) ** 2).sum() + sigma_w**2 * (X**2).sum())
+weight_noise_constant = 0.3**2 * float((X**2).sum())
+excess_at_fit = noisy_weight_loss(X, y, w_fit, 0.3, 20000, torch.Generator().manual_seed(0)) - float(((y - X @ w_fit) ** 2).sum())
+excess_at_zero = noisy_weight_loss(X, y, 0 * w_fit, 0.3, 20000, torch.Generator().manual_seed(0)) - float((y**2).sum())
+"""),
+    "ex4 a separate weight draw for every example": ("ex4", "hidden", """
+def noisy_weight_loss(X, y, w, sigma_w, n_draws, generator):
+    # x_n . xi_n with its own xi_n per example, drawn as N(0, s_w^2 |x_n|^2) to spare memory
+    noise = sigma_w * X.norm(dim=1) * torch.randn(n_draws, len(X), generator=generator, dtype=X.dtype)
+    return float(((y - X @ w - noise) ** 2).sum(dim=1).mean())
+weight_noise_constant = 0.3**2 * float((X**2).sum())
+excess_at_fit = noisy_weight_loss(X, y, w_fit, 0.3, 20000, torch.Generator().manual_seed(0)) - float(((y - X @ w_fit) ** 2).sum())
+excess_at_zero = noisy_weight_loss(X, y, 0 * w_fit, 0.3, 20000, torch.Generator().manual_seed(0)) - float((y**2).sum())
+"""),
+    "ex4 the constant typed in for excess_at_zero": ("ex4", "hidden", """
+def noisy_weight_loss(X, y, w, sigma_w, n_draws, generator):
+    noise = sigma_w * torch.randn(n_draws, len(w), generator=generator, dtype=X.dtype)
+    return float(((y[None, :] - (w[None, :] + noise) @ X.T) ** 2).sum(dim=1).mean())
+weight_noise_constant = 0.3**2 * float((X**2).sum())
+excess_at_fit = noisy_weight_loss(X, y, w_fit, 0.3, 20000, torch.Generator().manual_seed(0)) - float(((y - X @ w_fit) ** 2).sum())
+excess_at_zero = weight_noise_constant
 """),
 }
 
