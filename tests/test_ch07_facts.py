@@ -193,3 +193,116 @@ def test_linear_autoencoder_index_tends_to_grow_with_the_loss_but_not_monotonica
     assert discordant, "the index would be monotone in the loss"
     # The example of the text: keeping only u_1 costs less than keeping u_2 and u_3, yet has the larger index.
     assert losses[1] < losses[1 + d + 4] and indices[1] == 4 > indices[1 + d + 4] == 2
+
+
+# --- Section 1: the classification rule ---------------------------------------------------------
+
+
+def _kind(sigma, zero=1e-12):
+    """Minimum, maximum, saddle or degenerate, written from the definitions (not the chapter's code)."""
+    down = [s for s in sigma if s < -zero]
+    up = [s for s in sigma if s > zero]
+    if down and up:
+        return "saddle"
+    if len(down) + len(up) < len(sigma):
+        return "degenerate"
+    return "minimum" if up else "maximum"
+
+
+def test_a_negative_and_a_positive_eigenvalue_make_a_saddle_whatever_the_zeros():
+    # J = θ₁² − θ₂² + 0·θ₃ (plus a quartic in θ₃): descends along θ₂, ascends along θ₁.
+    def J(t):
+        return t[0] ** 2 - t[1] ** 2 + t[2] ** 4
+
+    sigma = torch.linalg.eigvalsh(torch.func.hessian(J)(torch.zeros(3))).tolist()
+    assert sorted(sigma) == [-2.0, 0.0, 2.0]
+    assert _kind(sigma) == "saddle"
+    # and it is not a minimum nor a maximum: points nearby on both sides of J(0) = 0
+    assert float(J(torch.tensor([0.0, 1e-3, 0.0]))) < 0 < float(J(torch.tensor([1e-3, 0.0, 0.0])))
+
+
+def test_zeros_with_one_sign_leave_second_order_undecided():
+    # Same Hessian diag(2, 0): θ₁² + θ₂⁴ has a minimum at 0, θ₁² − θ₂⁴ a saddle.
+    for J, is_minimum in ((lambda t: t[0] ** 2 + t[1] ** 4, True), (lambda t: t[0] ** 2 - t[1] ** 4, False)):
+        sigma = torch.linalg.eigvalsh(torch.func.hessian(J)(torch.zeros(2))).tolist()
+        assert sorted(sigma) == [0.0, 2.0] and _kind(sigma) == "degenerate"
+        near = [float(J(torch.tensor([a, b]))) for a in (-1e-2, 0.0, 1e-2) for b in (-1e-1, 0.0, 1e-1)]
+        assert (min(near) >= 0) == is_minimum
+
+
+# --- Section 2: sign flips of tanh units ------------------------------------------------------------
+
+
+def test_tanh_copies_count_permutations_and_sign_flips():
+    copies = (2**10 * math.factorial(10)) ** 9
+    assert math.log10(copies) == pytest.approx(86.13, abs=0.01)
+    assert copies // math.factorial(10) ** 9 == 2**90
+    # A sign flip of one tanh unit (incoming weights, bias, outgoing weight) keeps the function.
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    x = torch.randn(30, 3)
+    before = net(x).detach()
+    with torch.no_grad():
+        net[0].weight[1] *= -1
+        net[0].bias[1] *= -1
+        net[2].weight[:, 1] *= -1
+    assert torch.allclose(net(x), before, atol=1e-14)
+
+
+# --- Section 6: escaping the saddle ½θ₁² − ½θ₂² + ¼θ₂⁴ ---------------------------------------------
+
+
+def _escape_steps(method, offset, angle=0.0, lr=0.05, max_steps=3000):
+    """Steps until the escape coordinate exceeds 0.5, written independently of the chapter (numpy)."""
+    import numpy as np
+
+    R = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    theta = R @ np.array([1.0, offset])
+    m = np.zeros(2)
+    v = np.zeros(2)
+    for t in range(1, max_steps + 1):
+        u = R.T @ theta
+        g = R @ np.array([u[0], -u[1] + u[1] ** 3])
+        if method == "GD":
+            theta = theta - lr * g
+        elif method == "momentum":
+            m = 0.9 * m + g
+            theta = theta - lr * m
+        else:  # Adam, torch's defaults but lr
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            theta = theta - lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        if abs((R.T @ theta)[1]) > 0.5:
+            return t
+    return max_steps
+
+
+def test_gradient_descent_escape_time_is_the_linear_prediction_plus_a_few_steps():
+    # escape_GD_1e-1, escape_GD_1e-12 and the prediction ln(0.5/h₀)/ln(1 + η|σ_min|).
+    for offset, measured in ((1e-1, 36), (1e-12, 555)):
+        predicted = math.log(0.5 / offset) / math.log(1 + 0.05 * 1.0)
+        assert _escape_steps("GD", offset) == measured
+        assert 0 < measured - predicted < 5
+
+
+def test_adam_escape_count_depends_on_the_saddle_being_aligned_with_the_axes():
+    # The chapter's 8 and 13 steps on the saddle as written, 33 and 215 once it is turned by 45°,
+    # while gradient descent and momentum do not change under the rotation.
+    assert (_escape_steps("Adam", 1e-1), _escape_steps("Adam", 1e-12)) == (8, 13)
+    turned = math.pi / 4
+    assert (_escape_steps("Adam", 1e-1, turned), _escape_steps("Adam", 1e-12, turned)) == (33, 215)
+    for method in ("GD", "momentum"):
+        assert _escape_steps(method, 1e-8, turned) == _escape_steps(method, 1e-8)
+
+
+def test_newton_goes_into_the_saddle_and_saddle_free_newton_leaves_it():
+    # On θ₂ alone (the loss is separable): J₂ = −½θ₂² + ¼θ₂⁴, J₂' = θ₂³ − θ₂, J₂'' = 3θ₂² − 1.
+    newton, free = 1e-8, 1e-8
+    free_steps = None
+    for step in range(1, 41):
+        newton -= (newton**3 - newton) / (3 * newton**2 - 1)
+        free -= (free**3 - free) / abs(3 * free**2 - 1)
+        if free_steps is None and abs(free) > 0.5:
+            free_steps = step
+    assert abs(newton) < 1e-60
+    assert free_steps == math.ceil(math.log2(0.5 / 1e-8))

@@ -75,21 +75,35 @@ def gd_escape_steps(offset, lr, max_steps=10_000):
 """
 
 MISTAKES = {
-    "ex1 the diagonal as the spectrum": ("ex1", "visible", """
+    "ex1 the old rule: any zero eigenvalue makes it degenerate": ("ex1", "visible", """
 def classify_critical_point(H, tol=1e-8):
-    sigma = torch.diagonal(H)
+    sigma = torch.linalg.eigvalsh(H)
     index = int((sigma < -tol).sum())
     if bool((sigma.abs() <= tol).any()):
         return "degenerate", index
     return ("minimum" if index == 0 else "maximum" if index == len(sigma) else "saddle"), index
 """),
+    "ex1 the diagonal as the spectrum": ("ex1", "visible", """
+def classify_critical_point(H, tol=1e-8):
+    sigma = torch.diagonal(H)
+    index = int((sigma < -tol).sum())
+    n_up = int((sigma > tol).sum())
+    if index and n_up:
+        return "saddle", index
+    if index + n_up < len(sigma):
+        return "degenerate", index
+    return ("minimum" if n_up else "maximum"), index
+"""),
     "ex1 index counts the ascending directions": ("ex1", "visible", """
 def classify_critical_point(H, tol=1e-8):
-    sigma = torch.linalg.eigvalsh(H)
-    index = int((sigma > tol).sum())
-    if bool((sigma.abs() <= tol).any()):
+    sigma = -torch.linalg.eigvalsh(H)
+    index = int((sigma < -tol).sum())
+    n_up = int((sigma > tol).sum())
+    if index and n_up:
+        return "saddle", index
+    if index + n_up < len(sigma):
         return "degenerate", index
-    return ("minimum" if index == 0 else "maximum" if index == len(sigma) else "saddle"), index
+    return ("minimum" if n_up else "maximum"), index
 """),
     "ex1 zero eigenvalues ignored": ("ex1", "visible", """
 def classify_critical_point(H, tol=1e-8):
@@ -97,21 +111,58 @@ def classify_critical_point(H, tol=1e-8):
     index = int((sigma < -tol).sum())
     return ("minimum" if index == 0 else "maximum" if index == len(sigma) else "saddle"), index
 """),
+    "ex1 a negative and a zero eigenvalue make a saddle": ("ex1", "hidden", """
+def classify_critical_point(H, tol=1e-8):
+    sigma = torch.linalg.eigvalsh(H)
+    index = int((sigma < -tol).sum())
+    if index == 0:
+        return ("degenerate" if bool((sigma.abs() <= tol).any()) else "minimum"), 0
+    return ("maximum" if index == len(sigma) else "saddle"), index
+"""),
     "ex1 exact zero instead of the tolerance": ("ex1", "hidden", """
 def classify_critical_point(H, tol=1e-8):
     sigma = torch.linalg.eigvalsh(H)
     index = int((sigma < 0).sum())
-    if bool((sigma == 0).any()):
+    n_up = int((sigma > 0).sum())
+    if index and n_up:
+        return "saddle", index
+    if index + n_up < len(sigma):
         return "degenerate", index
-    return ("minimum" if index == 0 else "maximum" if index == len(sigma) else "saddle"), index
+    return ("minimum" if n_up else "maximum"), index
+"""),
+    "ex1 tolerance for the zeros but not for the index": ("ex1", "hidden", """
+def classify_critical_point(H, tol=1e-8):
+    sigma = torch.linalg.eigvalsh(H)
+    index = int((sigma < 0).sum())
+    n_up = int((sigma > tol).sum())
+    if int((sigma < -tol).sum()) and n_up:
+        return "saddle", index
+    if bool((sigma.abs() <= tol).any()):
+        return "degenerate", index
+    return ("minimum" if n_up else "maximum"), index
+"""),
+    "ex1 a fixed tolerance instead of tol": ("ex1", "hidden", """
+def classify_critical_point(H, tol=1e-8):
+    sigma = torch.linalg.eigvalsh(H)
+    tol = 1e-8
+    index = int((sigma < -tol).sum())
+    n_up = int((sigma > tol).sum())
+    if index and n_up:
+        return "saddle", index
+    if index + n_up < len(sigma):
+        return "degenerate", index
+    return ("minimum" if n_up else "maximum"), index
 """),
     "ex1 index as a tensor": ("ex1", "hidden", """
 def classify_critical_point(H, tol=1e-8):
     sigma = torch.linalg.eigvalsh(H)
     index = (sigma < -tol).sum()
-    if bool((sigma.abs() <= tol).any()):
+    n_up = int((sigma > tol).sum())
+    if index and n_up:
+        return "saddle", index
+    if index + n_up < len(sigma):
         return "degenerate", index
-    return ("minimum" if index == 0 else "maximum" if index == len(sigma) else "saddle"), index
+    return ("minimum" if n_up else "maximum"), index
 """),
     "ex2 factorial of the total width": ("ex2", "visible", """
 def permutation_copies(hidden_widths):
@@ -146,6 +197,39 @@ def hessian_by_double_backward(f, theta):
     rows = [torch.zeros_like(theta) if r is None else r for r in rows]
     H = torch.stack(rows).detach()
     return (H + H.T) / 2
+"""),
+    "ex3 finite differences of the gradient": ("ex3", "visible", """
+def hessian_by_double_backward(f, theta):
+    h = 1e-5
+    def gradient(t):
+        point = t.detach().clone().requires_grad_(True)
+        return torch.autograd.grad(f(point), point)[0]
+    rows = []
+    for i in range(len(theta)):
+        step = torch.zeros_like(theta)
+        step[i] = h
+        rows.append((gradient(theta + step) - gradient(theta - step)) / (2 * h))
+    H = torch.stack(rows)
+    return (H + H.T) / 2
+"""),
+    "ex3 the Jacobian of the gradient from torch.autograd.functional": ("ex3", "hidden", """
+def hessian_by_double_backward(f, theta):
+    def gradient(t):
+        return torch.autograd.grad(f(t), t, create_graph=True)[0]
+    H = torch.autograd.functional.jacobian(gradient, theta.detach().clone().requires_grad_(True))
+    return (H + H.T) / 2
+"""),
+    "ex4 direction by finite differences of the rescaling": ("ex4", "hidden", """
+def rescale_unit(net, j, c):
+    new = copy.deepcopy(net)
+    with torch.no_grad():
+        new[0].weight[j] *= c
+        new[0].bias[j] *= c
+        new[2].weight[:, j] /= c
+    return new
+def rescaling_direction(net, j):
+    h = 1e-5
+    return (flat_parameters(rescale_unit(net, j, 1 + h)) - flat_parameters(rescale_unit(net, j, 1 - h))) / (2 * h)
 """),
     "ex4 outgoing weights scaled by c too": ("ex4", "visible", """
 def rescale_unit(net, j, c):
@@ -269,6 +353,27 @@ def momentum_escape_steps(offset, lr, mu, max_steps=10_000):
     for step in range(1, max_steps + 1):
         velocity = mu * velocity + (1 - mu) * saddle_gradient(theta)
         theta = theta - lr * velocity
+        if abs(float(theta[1])) > 0.5:
+            return step
+    return max_steps
+""" + EX6_SPEEDUP),
+    "ex6 the linear estimate instead of a simulation": ("ex6", "hidden", """
+def gd_escape_steps(offset, lr, max_steps=10_000):
+    if offset == 0:
+        return max_steps
+    return min(max_steps, math.ceil(math.log(0.5 / abs(offset)) / math.log(1 + lr)))
+def momentum_escape_steps(offset, lr, mu, max_steps=10_000):
+    if offset == 0:
+        return max_steps
+    rate = ((1 + lr + mu) + math.sqrt((1 + lr + mu) ** 2 - 4 * mu)) / 2
+    return min(max_steps, math.ceil(math.log(0.5 / abs(offset)) / math.log(rate)))
+""" + EX6_SPEEDUP),
+    "ex6 regopt.optim.sgd_step instead of the update": ("ex6", "hidden", EX6_GD + """
+def momentum_escape_steps(offset, lr, mu, max_steps=10_000):
+    import regopt.optim
+    theta, buf = torch.tensor([1.0, offset]), None
+    for step in range(1, max_steps + 1):
+        buf = regopt.optim.sgd_step(theta, saddle_gradient(theta), buf, lr, momentum=mu)
         if abs(float(theta[1])) > 0.5:
             return step
     return max_steps
