@@ -15,15 +15,16 @@ endif
 # Keep pytest's kernels and the build's kernels on the venv's Python.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: book test labs lint bench screenshots release clean help
+.PHONY: book pdf test labs lint bench screenshots release clean help
 
 help:
 	@echo "make book         - build the website into _build/html (executed chapters are cached)"
+	@echo "make pdf          - the book as one PDF, _build/pdf/book.pdf (after make book; needs chromium)"
 	@echo "make test         - run every test (the browser test needs chromium)"
 	@echo "make lint         - ruff, configured in pyproject.toml"
 	@echo "make labs         - regenerate labs/ from solutions/"
 	@echo "make bench        - run every benchmark in benchmarks/"
-	@echo "make screenshots  - a PNG of every page of _build/html, in _build/screenshots"
+	@echo "make screenshots  - a PNG of every page of _build/html, light and dark, in _build/screenshots"
 	@echo "make release VERSION=X.Y.Z - tag a release the labs' Colab set-up cells install"
 
 # constraints.txt pins torch 2.14.1 / torchvision 0.29.1 (which this machine holds
@@ -39,6 +40,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
+
+# The whole book on one page (Sphinx's singlehtml builder, from the same execution cache as
+# `make book`), printed by headless Chromium with typeset math, bookmarks and page numbers,
+# then checked (chapters, glued numbers, no raw TeX) and copied beside the website.
+pdf: $(STAMP)
+	$(BIN)/jupyter-book build . --builder singlehtml -W -n --keep-going
+	$(BIN)/python scripts/book_pdf.py _build/singlehtml _build/pdf/book.pdf
 
 test: $(STAMP)
 	REGOPT_FAST=1 $(BIN)/python -m pytest

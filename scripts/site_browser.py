@@ -99,6 +99,10 @@ class PageReport:
     widget_views: int = 0          # widget outputs the page embeds
     widgets_rendered: int = 0      # widgets the widget manager drew
     too_wide: list[str] = field(default_factory=list)  # equations, tables, code wider than their column
+    code_cells: list[list[str]] = field(default_factory=list)  # visible code cells' lines
+    assistive_math: int = 0        # typeset formulas that carry MathML for screen readers
+    skip_link: bool = False        # a "skip to main content" link is the first focusable element
+    axe_violations: list[dict] = field(default_factory=list)  # {"id", "impact", "nodes", "help"}
 
 
 _COLLECT = """() => {
@@ -127,6 +131,15 @@ _COLLECT = """() => {
     widgets_rendered: document.querySelectorAll('.jupyter-widgets.widget-container, .jupyter-widgets.widget-inline-hbox, .jupyter-widgets.widget-inline-vbox, .widget-box').length,
     // What a reader could only see by scrolling sideways: a display equation clipped by its box,
     // a table wider than the text column, a code block with an over-long line.
+    // Code cells a reader sees: not removed (absent) and not collapsed (hide-input, hide-cell).
+    code_cells: Array.from(article.querySelectorAll('div.cell'))
+      .filter(c => !c.matches('.tag_hide-input, .tag_hide-cell, .tag_remove-input'))
+      .map(c => c.querySelector('.cell_input pre'))
+      .filter(pre => pre)
+      .map(pre => pre.textContent.replace(/\\n+$/, '').split('\\n')),
+    assistive_math: Array.from(article.querySelectorAll('mjx-container'))
+      .filter(c => c.querySelector('mjx-assistive-mml math') || c.getAttribute('aria-label')).length,
+    skip_link: !!document.querySelector('a.skip-link[href], a[href="#main-content"]'),
     too_wide: (() => {
       const column = article.getBoundingClientRect().width;
       return Array.from(article.querySelectorAll('mjx-container[display="true"], table, pre'))
@@ -146,11 +159,39 @@ _MATHJAX_DONE = """async () => {
 }"""
 
 
-def visit(instance, url: str, screenshot: Path | None = None, viewport=(1280, 900)) -> PageReport:
-    """Load ``url`` with every non-loopback request refused; report what the page showed."""
+def axe_script() -> str:
+    """axe-core's source (4.12, bundled by the ``axe-playwright-python`` package)."""
+    from importlib.resources import files
+
+    return (files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8")
+
+
+#: axe-core rules not run, each with the reason (none at present).
+AXE_DISABLED: dict[str, str] = {}
+
+
+def run_axe(page) -> list[dict]:
+    """axe-core's violations on the loaded ``page``: id, impact, help and the offending nodes."""
+    page.evaluate(axe_script())
+    options = {"resultTypes": ["violations"],
+               "rules": {rule: {"enabled": False} for rule in AXE_DISABLED}}
+    results = page.evaluate("(options) => axe.run(document, options)", options)
+    return [{"id": v["id"], "impact": v.get("impact"), "help": v.get("help", ""),
+             "nodes": [" ".join(n.get("target", [""])[:1]) + ": " + (n.get("failureSummary") or "")[:160]
+                       for n in v.get("nodes", [])][:5]}
+            for v in results["violations"]]
+
+
+def visit(instance, url: str, screenshot: Path | None = None, viewport=(1280, 900),
+          color_scheme: str = "light", axe: bool = False) -> PageReport:
+    """Load ``url`` with every non-loopback request refused; report what the page showed.
+
+    ``color_scheme`` ("light" or "dark") is the reader's system setting, which the
+    theme follows; ``axe`` runs axe-core on the page (``PageReport.axe_violations``).
+    """
     report = PageReport(url=url)
     context = instance.new_context(viewport={"width": viewport[0], "height": viewport[1]},
-                                   service_workers="block")
+                                   service_workers="block", color_scheme=color_scheme)
 
     def route(request_route):
         host = urlsplit(request_route.request.url).hostname
@@ -199,6 +240,8 @@ def visit(instance, url: str, screenshot: Path | None = None, viewport=(1280, 90
                 pass
         for key, value in page.evaluate(_COLLECT).items():
             setattr(report, key, value)
+        if axe:
+            report.axe_violations = run_axe(page)
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
@@ -215,18 +258,27 @@ def pages(html_dir: Path) -> list[Path]:
 
 
 def screenshots(html_dir: Path, out_dir: Path) -> list[Path]:
-    """Write ``out_dir/<page>.png`` for every page; print one line per page."""
+    """Write ``out_dir/<page>.png`` (light theme) and ``out_dir/dark/<page>.png`` for every page.
+
+    Prints one line per page and theme, with what a reader would meet there (axe-core's
+    serious and critical violations included).
+    """
     written = []
     with serve(html_dir) as base, browser() as instance:
         for relative in pages(html_dir):
-            target = out_dir / relative.with_suffix(".png")
-            report = visit(instance, base + relative.as_posix(), screenshot=target)
-            problems = report.foreign_requests + report.console_errors + report.failed_requests + report.too_wide
-            print(f"{target}  ({report.math_typeset} formulas, {len(report.tables)} tables, "
-                  f"{len(report.images)} images, {len(problems)} problems)", flush=True)
-            for line in problems:
-                print(f"    {line}")
-            written.append(target)
+            for scheme, folder in (("light", out_dir), ("dark", out_dir / "dark")):
+                target = folder / relative.with_suffix(".png")
+                report = visit(instance, base + relative.as_posix(), screenshot=target,
+                               color_scheme=scheme, axe=True)
+                serious = [f"axe {v['impact']}: {v['id']} ({v['help']})" for v in report.axe_violations
+                           if v["impact"] in ("serious", "critical")]
+                problems = (report.foreign_requests + report.console_errors + report.failed_requests
+                            + report.too_wide + serious)
+                print(f"{target}  ({report.math_typeset} formulas, {len(report.tables)} tables, "
+                      f"{len(report.images)} images, {len(problems)} problems)", flush=True)
+                for line in problems:
+                    print(f"    {line}")
+                written.append(target)
     return written
 
 

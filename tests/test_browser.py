@@ -23,6 +23,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+import book_pdf  # noqa: E402
+import code_budget  # noqa: E402
 import site_browser  # noqa: E402
 
 if site_browser.chromium_path() is None:
@@ -65,16 +67,35 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def browse(html_dir, chromium):
+def site_url(html_dir):
+    with site_browser.serve(html_dir) as base:
+        yield base
+
+
+def _browser(chromium, base, color_scheme):
     """Visit a page (path relative to the site) once; reports are kept for every test."""
     reports: dict[str, site_browser.PageReport] = {}
-    with site_browser.serve(html_dir) as base:
-        def visit(path: str) -> site_browser.PageReport:
-            if path not in reports:
-                reports[path] = site_browser.visit(chromium, base + path)
-            return reports[path]
 
-        yield visit
+    def visit(path: str) -> site_browser.PageReport:
+        if path not in reports:
+            # axe-core runs on the toc's pages only (search.html is a form, checked by its own test).
+            reports[path] = site_browser.visit(chromium, base + path, color_scheme=color_scheme,
+                                               axe="?" not in path)
+        return reports[path]
+
+    return visit
+
+
+@pytest.fixture(scope="module")
+def browse(site_url, chromium):
+    """The site as a reader with a light system theme meets it (the theme follows the system)."""
+    return _browser(chromium, site_url, "light")
+
+
+@pytest.fixture(scope="module")
+def browse_dark(site_url, chromium):
+    """The same pages in the theme's dark mode."""
+    return _browser(chromium, site_url, "dark")
 
 
 def expected_tables(entry: str, html_dir: Path) -> int:
@@ -141,6 +162,88 @@ def test_nothing_is_wider_than_its_column(browse, entry):
     # At a desktop width (1280 px) no equation, table or code line needs a sideways scroll.
     report = browse(f"{entry}.html")
     assert not report.too_wide, f"{entry}: {report.too_wide}"
+
+
+CHAPTERS = [entry for entry in PAGES if entry.startswith("book/")]
+
+
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_visible_code_is_the_lesson_within_the_reading_budget(browse, entry):
+    # Issue 24: what a reader sees of the code is short cells of the lesson; the plumbing
+    # (glue, verdicts, assertions, timing) is removed and plot code collapsed.
+    cells = browse(f"{entry}.html").code_cells
+    lines = [line for cell in cells for line in cell]
+    assert not [line for line in lines if "glue(" in line], f"{entry} shows glue( calls in its code"
+    long_cells = [(len(cell), cell[0][:50]) for cell in cells if len(cell) > code_budget.MAX_CELL_LINES]
+    assert not long_cells, f"{entry}: visible code cells over {code_budget.MAX_CELL_LINES} lines: {long_cells}"
+    long_lines = [line for line in lines if len(line) > code_budget.MAX_LINE_LENGTH]
+    assert not long_lines, (f"{entry}: {len(long_lines)} visible code lines over "
+                            f"{code_budget.MAX_LINE_LENGTH} characters, e.g. {long_lines[0]!r}")
+    assert len(lines) <= code_budget.MAX_CHAPTER_LINES, (
+        f"{entry} shows {len(lines)} lines of code (budget {code_budget.MAX_CHAPTER_LINES})")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("entry", toc_files(TOC))
+def test_no_serious_accessibility_violation(browse, browse_dark, entry, scheme):
+    # axe-core 4.12 (contrast included) in both of the theme's colour modes; the rules not run
+    # are named, with their reason, in site_browser.AXE_DISABLED.
+    report = (browse if scheme == "light" else browse_dark)(f"{entry}.html")
+    serious = [v for v in report.axe_violations if v["impact"] in ("serious", "critical")]
+    assert not serious, f"{entry} ({scheme}): " + "; ".join(
+        f"{v['impact']} {v['id']} ({v['help']}): {v['nodes'][:2]}" for v in serious)
+
+
+@pytest.mark.parametrize("entry", PAGES)
+def test_math_is_readable_by_a_screen_reader_and_the_page_by_keyboard(browse, entry):
+    report = browse(f"{entry}.html")
+    assert report.assistive_math >= report.math_typeset, (
+        f"{entry}: {report.math_typeset} formulas typeset, {report.assistive_math} with assistive MathML")
+    assert report.skip_link, f"{entry} has no skip link to its main content"
+
+
+def test_keyboard_focus_is_visible_and_starts_at_the_skip_link(site_url, chromium):
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(site_url + "book/01_penalties.html", wait_until="load")
+        page.keyboard.press("Tab")
+        focused = page.evaluate("""() => { const e = document.activeElement; const s = getComputedStyle(e);
+            return {text: e.textContent.trim(), href: e.getAttribute('href'),
+                    outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0,
+                    shadow: s.boxShadow !== 'none', visible: e.getBoundingClientRect().height > 0}; }""")
+        assert focused["href"] == "#main-content" and focused["visible"], focused
+        assert focused["outline"] or focused["shadow"], f"the focused skip link shows no focus ring: {focused}"
+    finally:
+        context.close()
+
+
+def test_the_book_prints_as_one_pdf(html_dir, chromium, executed_notebooks):
+    # `make pdf` on the test site: singlehtml from the same executed notebooks, then Chromium.
+    import subprocess
+
+    from test_website import SITE, build_site
+
+    if os.environ.get("REGOPT_SITE_HTML", "").strip():
+        pytest.skip("REGOPT_SITE_HTML names a built site; `make pdf` checks its own PDF")
+    staging = build_site(TOC, executed_notebooks)["staging"]
+    output = SITE / "single"
+    built = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(staging),
+                            "--builder", "singlehtml", "--path-output", str(output), "-W", "-n", "--keep-going"],
+                           capture_output=True, text=True, timeout=1800)
+    assert built.returncode == 0, (built.stdout + built.stderr)[-3000:]
+    report = book_pdf.build_pdf(output / "_build" / "singlehtml", SITE / "pdf" / "book.pdf", instance=chromium)
+    assert not report.problems, report.problems
+    documents = toc_files(TOC)
+    assert len(report.chapters) == len(documents), (report.chapters, documents)
+    assert all(report.chapter_pages) and report.chapter_pages == sorted(report.chapter_pages), report.chapter_pages
+    assert report.chapter_pages[0] >= 3, "a title page and a table of contents come first"
+    assert report.pages >= 2 * len(documents)
+    assert len(report.glued_sample) >= 10, "the check found too few glued numbers to sample"
+    # The table of contents lists every chapter with the page it starts on.
+    first_pages = " ".join(book_pdf.pdf_text_pages(report.path)[:3])
+    for title, page in zip(report.chapters, report.chapter_pages):
+        assert book_pdf._squash(f"{title}{page}") in book_pdf._squash(first_pages), (title, page)
 
 
 @pytest.mark.parametrize("entry", PAGES)
@@ -227,6 +330,21 @@ def test_a_live_widget_renders_offline_from_the_sites_own_widget_manager(tmp_pat
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     with site_browser.serve(tmp_path / "_build" / "html") as base:
         report = site_browser.visit(chromium, base + "widget.html")
+        # The slider is reachable with the keyboard alone: Tab until it has the focus.
+        context = chromium.new_context()
+        try:
+            page = context.new_page()
+            page.goto(base + "widget.html", wait_until="load")
+            page.wait_for_selector(".widget-slider", timeout=60_000)
+            reached = False
+            for _ in range(60):
+                page.keyboard.press("Tab")
+                if page.evaluate("() => !!document.activeElement.closest('.widget-slider')"):
+                    reached = True
+                    break
+        finally:
+            context.close()
     assert report.widget_views == 1 and report.widgets_rendered >= 1, report
     assert not report.foreign_requests and not report.failed_requests, report
     assert not report.console_errors, report.console_errors
+    assert reached, "the slider cannot be reached with the Tab key"
