@@ -95,6 +95,15 @@ ATTACKS = {
         "for module in list(sys.modules.values()):\n"
         "    if hasattr(module, 'reset') and hasattr(module, 'snapshot'):\n"
         "        module.reset = lambda: None"],
+    # builtins reached through a builtin's __self__, read with operator.attrgetter (no getattr, no vars)
+    "harness_sneaky": ["class Lenient:\n    isclose = staticmethod(lambda *args, **kwargs: True)\n\n\n"
+                       "math = Lenient()",
+        "import operator\n"
+        "home = abs.__self__\n"
+        "for name in dir(home):\n"
+        "    value = operator.attrgetter(name)(home)\n"
+        "    if hasattr(value, 'reset'):\n"
+        "        value.reset = lambda: None"],
     # Issue 26: the hidden source read through the caller's frame, or IPython's history, then raised.
     "history_leak": ["raise RuntimeError('\\n'.join(In))"],
 }
@@ -212,7 +221,7 @@ def test_a_leak_is_redacted_counted_and_marked(attacked):
 @pytest.mark.parametrize("name", [name for name in ATTACKS if name in {
     "remove_asserts", "patch_builtins", "patch_library", "rebind_lab_helper", "swallow_errors", "trace_function",
     "kill_the_grader", "forge_result_file", "rebind_module", "shadow_builtins", "harness_by_name",
-    "harness_in_sys_modules", "history_leak", *EX1_ATTACKS}])
+    "harness_in_sys_modules", "harness_sneaky", "history_leak", *EX1_ATTACKS}])
 def test_tampering_is_marked_for_review_with_its_reason(attacked, name):
     row = attacked["rows"][name]
     assert row["review"] == "yes" and "needs-review: " in row["reason"], row
@@ -222,6 +231,7 @@ def test_tampering_is_marked_for_review_with_its_reason(attacked, name):
     ("rebind_module", ["re-binds math", "the lab's math"]),
     ("shadow_builtins", ["shadows the builtin abs", "shadows the builtin float", "the builtin len"]),
     ("harness_by_name", ["_regopt_harness"]),
+    ("harness_sneaky", ["__self__", "operator.attrgetter"]),
     ("frame_leak", ["tb_frame", "f_back", "linecache"]),
     ("frame_overwrite", ["f_globals"]),
     ("history_leak", ["uses In"]),
@@ -293,8 +303,8 @@ def test_only_the_labs_public_names_are_kept_by_the_harness(tmp_path):
     nbformat.write(nb, submission)
     alignment = grading.build_graded_notebook(lab, grading.read_submission(submission))
     grading.add_harness(lab, alignment)
-    kept = [c.source for c in alignment.cells if c.role == "harness" and ".keep(" in c.source]
-    assert kept == [f"{alignment.harness_name}.keep(['check', 'math', 'operator'])"], kept
+    kept = [c.source for c in alignment.cells if c.role == "harness" and "_keep(" in c.source]
+    assert kept == [f"{alignment.harness_name}_keep(['check', 'math', 'operator'])"], kept
 
 
 def test_without_a_sandbox_the_grader_says_so_once_and_still_grades(tmp_path):

@@ -41,7 +41,7 @@ _DYNAMIC_CALLS = {"getattr", "setattr", "delattr", "__import__", "eval", "exec",
 _MACHINERY = ("builtins", "importlib", "sys.modules", "sys.settrace", "sys.setprofile", "sys.meta_path",
               "sys.path_hooks", "signal", "ctypes", "gc", "os.kill", "os.killpg", "os.system", "os.fork",
               "os.exec", "os.spawn", "os.environ", "subprocess", "multiprocessing", "IPython",
-              "threading", "inspect",
+              "threading", "inspect", "operator.attrgetter", "operator.methodcaller", "weakref", "copyreg",
               # Frames and the source of the code that called: a test's variables and its hidden lines.
               "linecache", "traceback", "dis", "pdb", "bdb", "faulthandler", "tracemalloc", "sys._getframe",
               "sys._current_frames", "sys.exc_info", "sys.exception", "sys.last_traceback", "sys.last_value",
@@ -50,7 +50,8 @@ _MACHINERY = ("builtins", "importlib", "sys.modules", "sys.settrace", "sys.setpr
               "_regopt_harness")
 #: Attributes that open an object's namespace to dynamic access.
 _DUNDERS = {"__builtins__", "__dict__", "__globals__", "__code__", "__subclasses__", "__getattribute__",
-            "__import__", "__loader__", "__spec__", "__closure__", "__class__", "__bases__", "__mro__"}
+            "__import__", "__loader__", "__spec__", "__closure__", "__class__", "__bases__", "__mro__",
+            "__self__", "__setattr__", "__delattr__", "__reduce__", "__reduce_ex__", "__init_subclass__"}
 #: Attributes that reach a frame (a test's, through a traceback or a generator) or compiled code.
 _FRAME_ATTRIBUTES = {"__traceback__", "tb_frame", "tb_next", "f_back", "f_globals", "f_locals", "f_code",
                      "f_builtins", "f_lasti", "f_trace", "gi_frame", "cr_frame", "ag_frame", "gi_code",

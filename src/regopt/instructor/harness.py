@@ -25,10 +25,11 @@ adds cells of its own to the graded notebook:
     Removes the hidden part's source from :mod:`linecache` and the last
     exception (``sys.last_traceback``...), so that no later cell finds it.
 
-The harness lives in the kernel under ``name``, a random name drawn per
-submission (:func:`new_name`) and bound in :mod:`builtins` only: an answer cell
-cannot import it, and finding it means reading the interpreter's machinery
-(``builtins``, ``gc``, frames, ``linecache``), which
+The harness lives in the kernel as plain functions bound in :mod:`builtins` only,
+under ``name`` (a random name drawn per submission by :func:`new_name`) followed by
+the operation (``_reset``...): an answer cell cannot import them, setting an
+attribute on them changes nothing, and finding or replacing them means reading
+the interpreter's machinery (``builtins``, ``gc``, frames, ``linecache``), which
 :mod:`regopt.instructor.codecheck` marks for review. The worker runs the
 harness cells and the hidden parts of test cells without storing them in
 IPython's history (``In``, ``_ih``).
@@ -195,9 +196,12 @@ def _regopt_install_harness():
         import linecache
         h.before = set(linecache.cache)
 
-    h.snapshot, h.keep, h.reset, h.mark = snapshot, keep, reset, mark
-    h.forget = lambda: forget(h.before)
-    setattr(builtins, __HARNESS_NAME__, h)
+    # One builtin per operation, each a plain function: setting an attribute on it changes
+    # nothing, and no object with a ``reset`` attribute is reachable by name.
+    operations = {"snapshot": snapshot, "keep": keep, "reset": reset, "mark": mark,
+                  "forget": lambda: forget(h.before)}
+    for operation, function in operations.items():
+        setattr(builtins, f"{__HARNESS_NAME__}_{operation}", function)
 
 
 _regopt_install_harness()
@@ -219,18 +223,18 @@ def prologue(name: str, allowed: set[str] = frozenset()) -> str:
 
 
 def snapshot(name: str) -> str:
-    return f"{name}.snapshot()"
+    return f"{name}_snapshot()"
 
 
 def reset(name: str, hidden: bool = False) -> str:
     """Before a test part: put back what was patched (and, before a hidden part, note linecache)."""
-    return f"{name}.reset()" if not hidden else f"{name}.mark()\n{name}.reset()"
+    return f"{name}_reset()" if not hidden else f"{name}_mark()\n{name}_reset()"
 
 
 def forget(name: str) -> str:
-    return f"{name}.forget()"
+    return f"{name}_forget()"
 
 
 def keep_source(names: list[str], name: str) -> str:
     """A cell recording the lab's helpers ``names`` (after the set-up cell defining them)."""
-    return f"{name}.keep({sorted(names)!r})"
+    return f"{name}_keep({sorted(names)!r})"
