@@ -265,11 +265,130 @@ def test_goodfellow_6_42_for_d_at_least_2_exceeds_the_elementary_bound_everywher
                 assert printed > upper, (d, n, L)
 
 
-def test_goodfellow_6_42_as_printed_is_false_in_one_dimension():
+def test_montufar_construction_exceeds_n_to_the_l_by_a_constant_factor():
     # book_6_42_d1_L8: for d = 1 the expression is n^L = 256 (n = 2, L = 8), below the 384 pieces of the
-    # constructed network (counted exactly in the test above), and below the elementary bound 3^8.
+    # constructed network (counted exactly in the test above), and below the elementary bound 3^8. A
+    # constant factor (3/2 here) refutes no O(n^L); test_three_units_per_layer_reach_the_one_dimensional_maximum
+    # shows the factor that grows with the depth.
     d, n, L = 1, 2, 8
     printed = math.comb(n, d) ** (d * (L - 1)) * n**d
     grid = [Fraction(k, 768) for k in range(769)]
     values = [relu(tent_composed(x, 7) - Fraction(1, 3)) + 2 * relu(Fraction(2, 3) - tent_composed(x, 7)) for x in grid]
     assert printed == 256 < pieces_on_grid(values, grid) == 384 < 3**8
+
+
+# --- issue 25: optimization version, recursion, the shallow network's units, eq. 6.42 for d = 1 ---
+
+
+def test_optimization_nfl_every_non_repeating_search_sees_the_same_values():
+    # nfl_opt_same (Wolpert and Macready 1997): over all f: X -> Y, the multiset of value sequences
+    # seen by a deterministic search that never revisits a point does not depend on the search.
+    points, levels = range(3), range(3)
+    objectives = list(itertools.product(levels, repeat=len(points)))
+
+    def run(choose, f):
+        seen = []
+        for _ in points:
+            free = [p for p in points if p not in [q for q, _ in seen]]
+            p = choose(seen, free)
+            seen.append((p, f[p]))
+        return tuple(v for _, v in seen)
+
+    searches = [
+        lambda seen, free: free[0],
+        lambda seen, free: free[-1],
+        lambda seen, free: free[0] if not seen or seen[-1][1] == 2 else free[-1],
+        lambda seen, free: free[(sum(v for _, v in seen) * 7 + 1) % len(free)],
+    ]
+    histograms = [sorted(run(s, f) for f in objectives) for s in searches]
+    assert all(h == histograms[0] for h in histograms)
+    # and each sequence of values occurs |Y|^(|X| - m) times for its first m entries
+    assert sorted(histograms[0]) == sorted(objectives)
+
+
+def test_region_recursion_matches_the_formula_and_the_new_regions_of_each_added_line():
+    # recursion_cases: R(n, d) = R(n-1, d) + R(n-1, d-1), and the n-th line adds R(n-1, 1) = n regions.
+    def recursive(n, d):
+        return 1 if n == 0 or d == 0 else recursive(n - 1, d) + recursive(n - 1, d - 1)
+
+    assert all(recursive(n, d) == sum(math.comb(n, i) for i in range(d + 1)) for n in range(15) for d in range(6))
+    rng = np.random.default_rng(3)
+    normals, offsets = rng.normal(size=(9, 2)), rng.uniform(-1, 1, size=9)
+    counts = [regions_by_edges(normals[:n], offsets[:n]) for n in range(3, 10)]
+    assert [b - a for a, b in zip(counts, counts[1:])] == [recursive(n - 1, 1) for n in range(4, 10)]
+
+
+def test_new_regions_of_each_added_plane_in_3d():
+    # recursion_example: the n-th plane in R^3 adds R(n-1, 2) regions (checked up to 6 planes by LPs).
+    rng = np.random.default_rng(8)
+    normals, offsets = rng.normal(size=(6, 3)), rng.uniform(-1, 1, size=6)
+    counts = [regions_by_linear_programs(normals[:n], offsets[:n]) for n in range(3, 7)]
+    assert [b - a for a, b in zip(counts, counts[1:])] == [1 + (n - 1) + math.comb(n - 1, 2) for n in range(4, 7)]
+
+
+def test_one_hidden_layer_needs_2_to_the_L_units_for_the_sawtooth_on_0_1():
+    # shallow_units_for_L8 = 2^L: with 2^L - 1 units every unit switches at one interior breakpoint;
+    # for every choice of directions the slope equations on the 2^L pieces have no solution.
+    import sympy
+
+    for depth in (1, 2, 3):
+        pieces = 2**depth
+        switches = [Fraction(k, pieces) for k in range(1, pieces)]
+        slopes = [pieces * (-1) ** m for m in range(pieces)]            # the sawtooth's slopes
+        for flipped in itertools.product([False, True], repeat=len(switches)):
+            # slope of unit k on piece m (the piece [m, m+1] / 2^L): +1 right of a right-pointing
+            # switch, -1 left of a left-pointing one, else 0
+            rows = [[(-1 if flip else 0) if Fraction(m, pieces) < s else (0 if flip else 1)
+                     for s, flip in zip(switches, flipped)] for m in range(pieces)]
+            A = sympy.Matrix(rows)
+            augmented = A.row_join(sympy.Matrix(slopes))
+            assert augmented.rank() > A.rank(), (depth, flipped)
+        # with one more unit pointing right from 0 (it contributes x on [0, 1]) it is solvable
+        rows = [[1] + [0 if Fraction(m, pieces) < s else 1 for s in switches] for m in range(pieces)]
+        A = sympy.Matrix(rows)
+        assert A.row_join(sympy.Matrix(slopes)).rank() == A.rank()
+
+
+def test_grid_switch_points_fall_on_the_sawtooth_zeros_when_n_divides_128():
+    # grid_flat_counts: j / n is a zero of the 8-layer sawtooth for every j when n divides 128.
+    for n in (8, 16, 32, 64, 128):
+        assert all(tent_composed(Fraction(j, n), 8) == 0 for j in range(n))
+    assert any(tent_composed(Fraction(j, 192), 8) != 0 for j in range(192))
+
+
+def test_the_shallow_lower_bound_holds_for_fits_with_any_switch_points():
+    # bound_rms: any continuous function with k linear pieces has mean squared error at least
+    # (1/12)(1 - 3k / 2^L) against the L-layer sawtooth; checked on least-squares fits with random
+    # and structured switch points (the fit with n units has at most n + 1 pieces on [0, 1]).
+    depth = 6
+    x = np.linspace(0, 1, 2**12 + 1)
+    y = x.copy()
+    for _ in range(depth):
+        y = 2 * np.maximum(y, 0) - 4 * np.maximum(y - 0.5, 0)
+    rng = np.random.default_rng(0)
+    for n in (2, 4, 8, 12, 16):
+        placements = [rng.uniform(0, 1, n) for _ in range(20)] + [np.arange(n) / 2**depth,
+                                                                   (np.arange(n) + 0.5) / 2**depth]
+        for switches in placements:
+            features = np.c_[np.ones_like(x), x, np.maximum(x[:, None] - switches[None, :], 0)]
+            fit = features @ np.linalg.lstsq(features, y, rcond=None)[0]
+            pieces = n + 1                        # n switch points inside [0, 1]
+            assert np.mean((fit - y) ** 2) >= (1 - 3 * pieces / 2**depth) / 12 - 1e-4
+
+
+def zigzag_composed(x, depth):
+    for _ in range(depth):
+        x = 4 - 12 * relu(x - Fraction(1, 6)) + 9 * relu(x - Fraction(1, 3)) - 6 * relu(Fraction(2, 3) - x)
+    return x
+
+
+def test_three_units_per_layer_reach_the_one_dimensional_maximum():
+    # zigzag_pieces_L8 = 4^8: each layer of 3 units maps every piece of [0, 1] onto [0, 1] four
+    # times, so L layers reach the elementary bound (n + 1)^L for d = 1, which eq. 6.42 writes n^L.
+    for depth in (1, 2, 3, 4):
+        grid = [Fraction(k, 6**depth) for k in range(6**depth + 1)]   # breakpoints have denominators 6^L
+        values = [zigzag_composed(x, depth) for x in grid]
+        assert all(0 <= v <= 1 for v in values)
+        pieces = pieces_on_grid(values, grid)
+        assert pieces == 4**depth == math.prod([3 + 1] * depth)
+        assert Fraction(pieces, 3**depth) == Fraction(4, 3) ** depth   # unbounded in the depth

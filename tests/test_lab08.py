@@ -15,9 +15,13 @@ import pytest
 import torch
 from labexec import assert_skipped_exercise_fails, run_answer_and_tests, split_test
 
+from regopt.instructor import codecheck
+
 SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "08_no_free_lunch.ipynb"
-CELLS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(SOLUTION, as_version=4).cells
+NOTEBOOK = nbformat.read(SOLUTION, as_version=4)
+CELLS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in NOTEBOOK.cells
          if c.cell_type == "code" and "nbgrader" in c.metadata}
+METADATA = {c.metadata["nbgrader"]["grade_id"]: c.metadata for c in NOTEBOOK.cells if "nbgrader" in c.metadata}
 EXERCISES = ["ex1", "ex2", "ex3", "ex4", "ex5", "ex6"]
 
 
@@ -62,7 +66,10 @@ nfl_averages = {f.__name__: average_off_training_accuracy(f, [0, 3, 5])
 """
 EX5_RUN = """
 tent_pieces = {d: count_pieces(grid[:, 0].numpy(), tent_network(d)(grid)[:, 0].detach().numpy()) for d in range(1, 9)}
+wide_pieces = {d: count_pieces(wide_grid[:, 0].numpy(), tent_network(d)(wide_grid)[:, 0].detach().numpy())
+               for d in range(1, 9)}
 """
+EX6_SHALLOW = CELLS["ex6-solution"].split("shallow_units_needed, deep_units")[0]
 
 MISTAKES = {
     "ex1 last nearest neighbour on ties": ("ex1", "hidden", """
@@ -77,6 +84,20 @@ def nearest_neighbour(train_index, train_labels):
     distances = np.abs(INPUTS[:, None, :] - INPUTS[None, train_index, :]).sum(-1)
     return train_labels[distances.argmax(1)]
 """),
+    "ex2 the theorem's value instead of the average": ("ex2", "hidden", """
+def average_off_training_accuracy(learner, train_index):
+    for target in TARGETS:
+        learner(list(train_index), target[train_index])
+    return Fraction(1, 2)
+""" + EX2_RUN),
+    "ex2 divides by the 8 inputs instead of the unseen ones": ("ex2", "visible", """
+def average_off_training_accuracy(learner, train_index):
+    unseen = [i for i in range(8) if i not in train_index]
+    total = Fraction(0)
+    for t in TARGETS:
+        total += Fraction(int(np.sum(np.asarray(learner(train_index, t[train_index]))[unseen] == t[unseen])), 8)
+    return total / len(TARGETS)
+""" + EX2_RUN),
     "ex2 float average": ("ex2", "visible", """
 def average_off_training_accuracy(learner, train_index):
     unseen = [i for i in range(8) if i not in train_index]
@@ -91,7 +112,7 @@ def average_off_training_accuracy(learner, train_index):
     return total / len(TARGETS)
 """ + EX2_RUN),
     "ex3 a fixed step that jumps over small regions": ("ex3", "visible", """
-def count_regions(normals, offsets):
+def region_sign_vectors(normals, offsets):
     found = set()
     for i, j in itertools.combinations(range(len(normals)), 2):
         A, b = normals[[i, j]], offsets[[i, j]]
@@ -99,13 +120,32 @@ def count_regions(normals, offsets):
         for signs in itertools.product([-1.0, 1.0], repeat=2):
             step = np.linalg.solve(A, np.array(signs))
             found.add(tuple(normals @ (vertex + 0.01 * step / np.linalg.norm(step)) + offsets > 0))
-    return len(found)
-regions_12 = count_regions(lines_normals, lines_offsets)
+    return found
+regions_12 = len(region_sign_vectors(lines_normals, lines_offsets))
 """),
-    "ex3 four regions per vertex, no deduplication": ("ex3", "visible", """
-def count_regions(normals, offsets):
-    return 4 * len(list(itertools.combinations(range(len(normals)), 2)))
-regions_12 = count_regions(lines_normals, lines_offsets)
+    "ex3 four sign vectors per vertex, no deduplication": ("ex3", "visible", """
+def region_sign_vectors(normals, offsets):
+    found = []
+    for i, j in itertools.combinations(range(len(normals)), 2):
+        A, b = normals[[i, j]], offsets[[i, j]]
+        vertex = np.linalg.solve(A, -b)
+        for signs in itertools.product([-1.0, 1.0], repeat=2):
+            step = np.linalg.solve(A, np.array(signs))
+            found.append(tuple(normals @ (vertex + 1e-6 * step) + offsets > 0))
+    return found
+regions_12 = len(region_sign_vectors(lines_normals, lines_offsets))
+"""),
+    "ex3 the closed form instead of the enumeration": ("ex3", "visible", """
+def region_sign_vectors(normals, offsets):
+    n = len(normals)
+    return 1 + n + math.comb(n, 2)
+regions_12 = region_sign_vectors(lines_normals, lines_offsets)
+"""),
+    "ex3 a set of the formula's size": ("ex3", "visible", """
+def region_sign_vectors(normals, offsets):
+    n = len(normals)
+    return set(range(1 + n + math.comb(n, 2)))
+regions_12 = 1 + 12 + math.comb(12, 2)
 """),
     "ex4 output layer computes half the tent": ("ex4", "visible", """
 def tent_network(depth):
@@ -145,9 +185,33 @@ def shallow_sawtooth(depth):
 shallow_units_needed = {d: tent_pieces[d] - 1 for d in range(1, 9)}
 deep_units = {d: 2 * d for d in range(1, 9)}
 """),
-    "ex6 one unit per piece": ("ex6", "visible", CELLS["ex6-solution"].split("shallow_units_needed, deep_units")[0] + """
-shallow_units_needed = {d: tent_pieces[d] for d in range(1, 9)}
+    "ex6 the piece-counting bound 2^L - 1": ("ex6", "hidden", EX6_SHALLOW + """
+shallow_units_needed = {d: tent_pieces[d] - 1 for d in range(1, 9)}
 deep_units = {d: 2 * d for d in range(1, 9)}
+"""),
+    "ex6 one unit too many": ("ex6", "hidden", EX6_SHALLOW + """
+shallow_units_needed = {d: 2**d + 1 for d in range(1, 9)}
+deep_units = {d: 2 * d for d in range(1, 9)}
+"""),
+    "ex6 deep units counted as layers": ("ex6", "visible", EX6_SHALLOW + """
+shallow_units_needed = {d: 2**d for d in range(1, 9)}
+deep_units = {d: d for d in range(1, 9)}
+"""),
+    "ex5 the chapter's 2^L on both intervals": ("ex5", "visible", """
+def count_pieces(xs, ys):
+    slopes = np.diff(np.asarray(ys, float)) / np.diff(np.asarray(xs, float))
+    scale = np.abs(slopes).max()
+    return 1 + sum(not math.isclose(s, t, rel_tol=1e-9, abs_tol=1e-9 * scale) for s, t in zip(slopes, slopes[1:]))
+tent_pieces = {d: 2**d for d in range(1, 9)}
+wide_pieces = {d: 2**d for d in range(1, 9)}
+"""),
+    "ex5 the wide count by a formula that forgets the flat right end": ("ex5", "hidden", """
+def count_pieces(xs, ys):
+    slopes = np.diff(np.asarray(ys, float)) / np.diff(np.asarray(xs, float))
+    scale = np.abs(slopes).max()
+    return 1 + sum(not math.isclose(s, t, rel_tol=1e-9, abs_tol=1e-9 * scale) for s, t in zip(slopes, slopes[1:]))
+tent_pieces = {d: 2**d for d in range(1, 9)}
+wide_pieces = {d: 2**d + 1 for d in range(1, 9)}
 """),
 }
 
@@ -156,6 +220,27 @@ deep_units = {d: 2 * d for d in range(1, 9)}
 def test_a_plausible_mistake_is_caught_where_expected(solved_namespace, name):
     exercise, part, answer = MISTAKES[name]
     assert run_exercise(solved_namespace, exercise, answer) == (part, "AssertionError")
+
+
+@pytest.mark.parametrize(("exercise", "answer"), [
+    ("ex1", "from sklearn.neighbors import KNeighborsClassifier\n\n\n"
+            "def nearest_neighbour(train_index, train_labels):\n"
+            "    knn = KNeighborsClassifier(1).fit(INPUTS[train_index], train_labels)\n"
+            "    return knn.predict(INPUTS)\n"),
+    ("ex3", "import scipy.spatial\n\n\ndef region_sign_vectors(normals, offsets):\n"
+            "    return scipy.spatial.HalfspaceIntersection\n"),
+])
+def test_a_library_call_that_does_the_exercise_is_flagged(exercise, answer):
+    forbidden = METADATA[f"{exercise}-tests"]["regopt"]["forbidden"]
+    reports = codecheck.analyze([("context", CELLS["imports"]), ("answer", answer)])
+    assert codecheck.forbidden_uses(reports[1], forbidden), f"{exercise}: the library call was not flagged"
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_the_solution_uses_nothing_forbidden(exercise):
+    forbidden = METADATA[f"{exercise}-tests"].get("regopt", {}).get("forbidden", [])
+    reports = codecheck.analyze([("context", CELLS["imports"]), ("answer", CELLS[f"{exercise}-solution"])])
+    assert not codecheck.forbidden_uses(reports[1], forbidden)
 
 
 @pytest.mark.parametrize("exercise", EXERCISES)
