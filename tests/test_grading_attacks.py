@@ -204,7 +204,7 @@ def test_an_attack_earns_nothing_it_did_not_earn(attacked, name):
 
 @pytest.mark.parametrize("name", sorted([*ATTACKS, *EX1_ATTACKS]))
 def test_no_attack_gets_hidden_code_into_its_feedback(attacked, name):
-    page = (attacked["folder"] / "feedback" / f"{name}.html").read_text(encoding="utf-8")
+    page = (attacked["folder"] / "feedback" / "98_roots" / f"{name}.html").read_text(encoding="utf-8")
     squeezed = "".join(page.split())
     assert "".join(minilab.HIDDEN_LINE.split()) not in squeezed, f"{name} leaked the hidden test"
 
@@ -212,7 +212,7 @@ def test_no_attack_gets_hidden_code_into_its_feedback(attacked, name):
 def test_a_leak_is_redacted_counted_and_marked(attacked):
     for name in ("frame_leak", "frame_leak_squeezed"):
         row = attacked["rows"][name]
-        page = (attacked["folder"] / "feedback" / f"{name}.html").read_text(encoding="utf-8")
+        page = (attacked["folder"] / "feedback" / "98_roots" / f"{name}.html").read_text(encoding="utf-8")
         assert int(row["redacted"]) >= 1 and "[hidden test code]" in page, row
         assert "hidden test code reached the feedback" in row["reason"], row["reason"]
     assert attacked["rows"]["honest"]["redacted"] == "0"
@@ -252,14 +252,14 @@ def test_no_kernel_reads_the_environment_or_when_sandboxed_the_hidden_tests(atta
 
 
 def test_limits_stop_a_memory_hog_and_a_huge_file(attacked):
-    page = (attacked["folder"] / "feedback" / "eat_memory.html").read_text(encoding="utf-8")
+    page = (attacked["folder"] / "feedback" / "98_roots" / "eat_memory.html").read_text(encoding="utf-8")
     assert "MemoryError" in page or attacked["rows"]["eat_memory"]["status"] == "kernel-died"
     big = attacked["keep"] / "huge_file.ipynb" / "kernel-home" / "big.bin"
     assert not big.exists() or big.stat().st_size <= 4 * 2**20
 
 
 def test_an_exception_in_an_answer_is_in_the_feedback(attacked):
-    page = (attacked["folder"] / "feedback" / "answer_raises.html").read_text(encoding="utf-8")
+    page = (attacked["folder"] / "feedback" / "98_roots" / "answer_raises.html").read_text(encoding="utf-8")
     assert "ValueError: cube is not written yet" in page
 
 

@@ -39,7 +39,7 @@ def grade(lab: str, tmp_path_factory) -> dict:
         assert run.returncode == 0, run.stderr
         with open(out, newline="", encoding="utf-8") as f:
             rows = {Path(row["file"]).stem: row for row in csv.DictReader(f)}
-        _GRADED[lab] = {"rows": rows, "feedback": out.parent / "feedback",
+        _GRADED[lab] = {"rows": rows, "feedback": out.parent / "feedback" / lab,
                         "lab": grading.load_solution(ROOT / "solutions" / f"{lab}.ipynb")}
     return _GRADED[lab]
 

@@ -5,10 +5,13 @@
 ``regopt labs --check``
     Exit 1 (and say which) if a lab is missing or differs from what its solution
     generates; nothing is written.
-``regopt grade SOLUTION SUBMISSIONS_DIR --out grades.csv``
-    Grade every file of ``SUBMISSIONS_DIR`` (see :mod:`regopt.instructor.grading`): one
-    CSV row per file, one HTML feedback file per student, and a one-page summary of
-    the class beside the CSV.
+``regopt grade SOLUTION SUBMISSIONS... --out grades/lab01.csv``
+    Grade every file of a folder (or the files named; see :mod:`regopt.instructor.grading`):
+    one CSV row per file, one HTML feedback page per student in ``feedback/LAB/`` beside
+    the sheet, and a one-page summary of the class beside the CSV. An existing sheet of
+    the same lab is updated (the rows of the files graded now replaced or added, the
+    others kept); another lab's sheet or pages are never overwritten without ``--replace``.
+    Every run says what it wrote.
 
 Exit status: 0 when the command did its job (for ``grade``: it graded the files it
 could, whatever the submissions contained); 1 when ``labs --check`` finds stale
@@ -71,11 +74,17 @@ def _parser() -> argparse.ArgumentParser:
 
     grade = commands.add_parser("grade", help="grade a folder of submitted notebooks")
     grade.add_argument("solution", type=Path, help="the solution notebook, e.g. solutions/01_penalties.ipynb")
-    grade.add_argument("submissions", type=Path, help="folder with one submitted file per student")
+    grade.add_argument("submissions", type=Path, nargs="+",
+                       help="a folder with one submitted file (or one subfolder, as Moodle downloads) per "
+                            "student, or the files to (re)grade")
     grade.add_argument("--out", type=Path, required=True,
-                       help="the CSV grade sheet to write (the class summary goes beside it)")
+                       help="the CSV grade sheet to write or update (the class summary goes beside it)")
     grade.add_argument("--feedback-dir", type=Path, default=None,
-                       help="where to write one HTML feedback file per student (default: feedback/ beside --out)")
+                       help="where to write one HTML feedback file per student "
+                            "(default: feedback/LAB/ beside --out, LAB the solution's name)")
+    grade.add_argument("--replace", action="store_true",
+                       help="rewrite --out with these files only, and overwrite another lab's sheet or pages "
+                            "(default: update the rows of these files, keep the others, refuse another lab's)")
     grade.add_argument("--timeout", type=_seconds, default=600.0,
                        help="seconds a whole notebook may run (default 600)")
     grade.add_argument("--cell-timeout", type=_seconds, default=60.0,
@@ -145,14 +154,40 @@ def _check_solution(args: argparse.Namespace, options: dict) -> bool:
     return True
 
 
+def _existing_rows(args: argparse.Namespace, lab, feedback_dir: Path) -> list:
+    """The rows of ``--out`` to keep; refuses (InstructorError) to overwrite another lab's work."""
+    from . import feedback, grading
+
+    if args.out.exists() and args.out.is_dir():
+        raise grading.InstructorError(f"--out {str(args.out)!r} is a folder; expected a CSV file name.")
+    others = sorted({str(p) for p in feedback_dir.glob("*.html")
+                     if feedback.page_lab(p) not in (None, lab.path.stem)}) if feedback_dir.is_dir() else []
+    if others and not args.replace:
+        raise grading.InstructorError(
+            f"{feedback_dir} holds feedback pages of another lab ({others[0]}...); give this lab its own "
+            "--feedback-dir, or pass --replace to overwrite them.")
+    if not args.out.exists():
+        return []
+    try:
+        rows = feedback.read_sheet(args.out, lab)
+    except feedback.SheetError as error:
+        if not args.replace:
+            raise grading.InstructorError(f"{error}; choose another --out, or pass --replace to overwrite it.")
+        return []
+    return [] if args.replace else rows
+
+
 def _grade(args: argparse.Namespace) -> int:
     from . import feedback, grading
 
     lab = grading.load_solution(args.solution)  # fail early, before any kernel starts
-    if args.out.exists() and args.out.is_dir():
-        raise grading.InstructorError(f"--out {str(args.out)!r} is a folder; expected a CSV file name.")
-    grading.list_submissions(args.submissions)
-    feedback_dir = args.feedback_dir or args.out.parent / "feedback"
+    feedback_dir = args.feedback_dir or args.out.parent / "feedback" / lab.path.stem
+    kept = _existing_rows(args, lab, feedback_dir)
+    replaced_rows = 0
+    if args.replace and args.out.is_file():
+        with open(args.out, encoding="utf-8", errors="replace") as f:
+            replaced_rows = max(0, sum(1 for _ in f) - 1)
+    grading.list_submissions(*args.submissions)
     options = _options(args)
     if args.check_solution and not _check_solution(args, options):
         return EXIT_FAILED_CHECK
@@ -164,17 +199,25 @@ def _grade(args: argparse.Namespace) -> int:
             print(f"[{done}/{total}] {result.file}: {feedback.format_points(result.total)} / "
                   f"{feedback.format_points(result.max_points)} ({result.status})", flush=True)
 
-    results = grading.grade_folder(args.solution, args.submissions, progress=progress,
+    results = grading.grade_folder(args.solution, list(args.submissions), progress=progress,
                                    notice=lambda line: print(line, file=sys.stderr), **options)
-    feedback.write_feedback(results, lab, feedback_dir)  # first: its last check counts redactions
-    feedback.write_csv(results, lab, args.out)
-    summary_path = feedback.write_summary(results, lab, args.out.with_suffix(".html"))
+    pages_before = {p.name for p in feedback_dir.glob("*.html")} if feedback_dir.is_dir() else set()
+    pages = feedback.write_feedback(results, lab, feedback_dir)  # first: its last check counts redactions
+    rows, updated, added = feedback.merge_results(kept, results)
+    feedback.write_csv(rows, lab, args.out)
+    summary_path = feedback.write_summary(rows, lab, args.out.with_suffix(".html"))
     counts: dict[str, int] = {}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    print(f"Graded {len(results)} file(s) in {time.monotonic() - started:.0f} s ({summary}); wrote {args.out}, "
-          f"{summary_path} and {feedback_dir}/.")
+    print(f"Graded {len(results)} file(s) in {time.monotonic() - started:.0f} s ({summary}).")
+    if args.replace and replaced_rows:
+        print(f"Replaced {args.out} ({replaced_rows} row(s) before) with {len(rows)} row(s).")
+    else:
+        print(f"Wrote {args.out}: {added} new row(s), {updated} updated, {len(rows) - added - updated} kept.")
+    replaced_pages = sum(p.name in pages_before for p in pages)
+    print(f"Wrote {summary_path} (the class summary, {len(rows)} file(s)) and {len(pages)} feedback page(s) in "
+          f"{feedback_dir}/ ({replaced_pages} of them replacing the same student's earlier page).")
     if not any(grading.was_graded(result) for result in results):
         print("error: not a single submission could be graded; see the reason column.", file=sys.stderr)
         return EXIT_FAILED_CHECK

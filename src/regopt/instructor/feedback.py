@@ -22,7 +22,12 @@ from pathlib import Path
 from .grading import STATUSES, GradeResult, SolutionLab
 from .grading.redaction import Redactor
 
-__all__ = ["format_points", "write_csv", "feedback_html", "write_feedback", "summary_html", "write_summary"]
+__all__ = ["format_points", "sheet_header", "write_csv", "read_sheet", "merge_results", "SheetError",
+           "page_lab", "feedback_html", "write_feedback", "summary_html", "write_summary"]
+
+
+class SheetError(ValueError):
+    """An existing grade sheet that is not this lab's (or not a grade sheet at all)."""
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _STYLE = """
@@ -38,15 +43,56 @@ def format_points(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
 
 
+def sheet_header(lab: SolutionLab) -> list[str]:
+    """The columns of a lab's grade sheet."""
+    header = ["student", "file", "lab"]
+    for test in lab.tests:
+        header += [test.key, f"{test.key} max"]
+    return header + ["total", "max", "status", "review", "redacted", "reason"]
+
+
+def read_sheet(path: str | Path, lab: SolutionLab) -> list[GradeResult]:
+    """The rows of an existing grade sheet of ``lab`` as results (points, status, reason).
+
+    :class:`SheetError` when the file is not a grade sheet of this lab (another lab's, an
+    older layout, not a CSV), so that it is never overwritten by mistake.
+    """
+    from .grading import TestOutcome
+
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header, rows = reader.fieldnames or [], list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise SheetError(f"{path} exists and is not a readable grade sheet ({error})") from None
+    labs = {row.get("lab") for row in rows}
+    if header != sheet_header(lab) or labs - {lab.path.stem}:
+        other = ", ".join(sorted(str(x) for x in labs - {lab.path.stem})) or "other columns"
+        raise SheetError(f"{path} exists and holds a different grade sheet ({other}; expected the columns "
+                         f"of {lab.path.stem})")
+    results = []
+    for row in rows:
+        outcomes = [TestOutcome(t.key, float(row[t.key]), t.points) for t in lab.tests]
+        results.append(GradeResult(row["student"], row["file"], row["status"], row["reason"], outcomes,
+                                   float(row["max"]), lab=row["lab"], redacted=int(row["redacted"] or 0)))
+    return results
+
+
+def merge_results(old: list[GradeResult], new: list[GradeResult]) -> tuple[list[GradeResult], int, int]:
+    """``old`` with the rows of the files in ``new`` replaced or added: (rows, updated, added)."""
+    by_file = {r.file: r for r in old}
+    updated = sum(r.file in by_file for r in new)
+    by_file.update({r.file: r for r in new})
+    return sorted(by_file.values(), key=lambda r: r.file), updated, len(new) - updated
+
+
 def write_csv(results: list[GradeResult], lab: SolutionLab, path: str | Path) -> None:
     """The grade sheet (see the module documentation for its columns)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tests = lab.tests
-    header = ["student", "file", "lab"]
-    for test in tests:
-        header += [test.key, f"{test.key} max"]
-    header += ["total", "max", "status", "review", "redacted", "reason"]
+    header = sheet_header(lab)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -103,6 +149,7 @@ def feedback_html(result: GradeResult, lab: SolutionLab) -> str:
               if result.review else "")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
+<meta name="regopt-lab" content="{e(lab.path.stem)}">
 <title>{e(lab.title)}: feedback for {e(result.student)}</title>
 <style>{_STYLE}</style></head><body>
 <h1>{e(lab.title)}: feedback for {e(result.student)}</h1>
@@ -125,6 +172,24 @@ its hidden checks (run on inputs you have not seen) all pass.</p>
     page = redactor.page(page)
     result.redacted += redactor.count - before
     return page
+
+
+_PAGE_LAB = re.compile(r'<meta name="regopt-lab" content="([^"]*)">')
+
+
+def page_lab(path: str | Path) -> str | None:
+    """The lab a feedback page was written for (None: not a page of the grader's)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            match = _PAGE_LAB.search(f.read(4096))
+    except OSError:
+        return None
+    return html.unescape(match.group(1)) if match else None
+
+
+def feedback_name(result: GradeResult) -> str:
+    """The file name of a student's feedback page."""
+    return _feedback_name(result, set())
 
 
 def write_feedback(results: list[GradeResult], lab: SolutionLab, folder: str | Path) -> list[Path]:

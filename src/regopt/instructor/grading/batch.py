@@ -19,24 +19,59 @@ from .scoring import GradeResult, finish, test_outcomes
 from .solution import InstructorError, SolutionLab, load_solution
 from .submission import read_submission
 
-__all__ = ["list_submissions", "grade_submission", "grade_folder"]
+__all__ = ["list_submissions", "student_of", "grade_submission", "grade_folder"]
 
 
-def list_submissions(folder: str | Path) -> list[Path]:
-    """The submitted files: regular files directly in ``folder``, not hidden, sorted."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InstructorError(f"Submissions folder {str(folder)!r} does not exist or is not a folder.")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+#: Moodle's "download all submissions": one folder per student, "Full Name_12345_assignsubmission_file_".
+_MOODLE = re.compile(r"^(?P<who>.+?)_(?P<id>\d+)_assign(?:submission|feedback)_\w*?_?$")
+
+
+def student_of(path: Path, root: Path | None = None) -> str:
+    """Who handed ``path`` in: its stem, or its folder's name when it sits in a per-student folder."""
+    if root is not None and path.parent != root and path.parent.parent == root:
+        match = _MOODLE.match(path.parent.name)
+        return f"{match['who']}_{match['id']}" if match else path.parent.name
+    return path.stem
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".") and path.name != "__MACOSX"
+
+
+def list_submissions(*places: str | Path) -> list[Path]:
+    """The submitted files: regular files of each folder (not hidden, sorted), or the files named.
+
+    A folder may hold one subfolder per student (a learning platform's download, Moodle's
+    layout): each subfolder's notebook (``.ipynb``; else its only file) is that student's.
+    """
+    files: list[Path] = []
+    for place in places:
+        place = Path(place)
+        if place.is_file():
+            files.append(place)
+            continue
+        if not place.is_dir():
+            raise InstructorError(f"Submissions {str(place)!r} does not exist or is not a folder (or a file).")
+        found = sorted(p for p in place.iterdir() if p.is_file() and _visible(p))
+        for folder in sorted(p for p in place.iterdir() if p.is_dir() and _visible(p)):
+            inside = sorted(p for p in folder.iterdir() if p.is_file() and _visible(p))
+            notebooks = [p for p in inside if p.suffix.lower() == ".ipynb"]
+            found += notebooks or inside[:1]
+        if not found:
+            raise InstructorError(f"Submissions folder {str(place)!r} holds no file to grade.")
+        files += found
     if not files:
-        raise InstructorError(f"Submissions folder {str(folder)!r} holds no file to grade.")
+        raise InstructorError("No submission given: expected a folder or files.")
     return files
 
 
-def grade_submission(lab: SolutionLab, path: Path, options: runner.RunOptions, scratch: Path) -> GradeResult:
+def grade_submission(lab: SolutionLab, path: Path, options: runner.RunOptions, scratch: Path,
+                     student: str | None = None) -> GradeResult:
     """Grade one file; every failure of the submission ends up in the result, not raised."""
     started = time.monotonic()
     submission = read_submission(path)
+    if student:
+        submission.student = student
     if submission.nb is None:
         return finish(lab, submission, None, None)
     alignment = build_graded_notebook(lab, submission)
@@ -60,7 +95,7 @@ def _check_options(options: runner.RunOptions) -> None:
         raise InstructorError(f"isolation={options.isolation!r} is invalid; expected auto, bwrap, unshare or none.")
 
 
-def grade_folder(solution: str | Path, submissions: str | Path, *,
+def grade_folder(solution: str | Path, submissions: str | Path | list, *,
                  progress: Callable[[GradeResult, int, int], None] | None = None,
                  notice: Callable[[str], None] | None = None, **options) -> list[GradeResult]:
     """Grade every file of ``submissions`` against ``solution``; one result per file, in name order.
@@ -78,7 +113,13 @@ def grade_folder(solution: str | Path, submissions: str | Path, *,
                               f"{sorted(runner.RunOptions.__dataclass_fields__)}.") from None
     _check_options(run_options)
     lab = load_solution(solution)
-    files = list_submissions(submissions)
+    places = submissions if isinstance(submissions, (list, tuple)) else [submissions]
+    files = list_submissions(*places)
+    folders = [Path(p) for p in places if Path(p).is_dir()]
+    roots = [next((d for d in folders if f.parent.parent == d), None) for f in files]
+    students = [student_of(f, root) for f, root in zip(files, roots)]
+    # In per-student folders, files often share a name: the sheet says which folder.
+    names = [str(f.relative_to(root)) if root is not None else f.name for f, root in zip(files, roots)]
     message = runner.isolation_notice(sandbox.isolation(run_options.isolation))
     if message:
         (notice or (lambda line: print(line, file=sys.stderr)))(message)
@@ -86,11 +127,12 @@ def grade_folder(solution: str | Path, submissions: str | Path, *,
     with tempfile.TemporaryDirectory(prefix="regopt-grade-") as scratch:
         def one(i: int) -> None:
             try:
-                result = grade_submission(lab, files[i], run_options, Path(scratch))
+                result = grade_submission(lab, files[i], run_options, Path(scratch), students[i])
             except Exception as error:  # a grader bug must not lose the batch, nor blame the student
-                result = GradeResult(files[i].stem, files[i].name, "grader-error",
+                result = GradeResult(students[i], names[i], "grader-error",
                                      f"grader-error: {type(error).__name__}: {error}",
                                      test_outcomes(lab, None, None), lab.max_points, lab=lab.path.stem)
+            result.file = names[i]
             results[i] = result
             if progress is not None:
                 progress(result, sum(r is not None for r in results), len(files))

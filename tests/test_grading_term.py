@@ -1,0 +1,104 @@
+"""Issue 27: the bookkeeping of a term (nothing lost, nothing leaked) on the small lab of minilab.py.
+
+One lab graded as an instructor would with the documented layout (``--out grades/lab98.csv``):
+a second lab never overwrites the first's pages, regrading one file updates its row and page
+and keeps the others, another lab's sheet is refused without ``--replace``, and Moodle's
+per-student folders are read.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+from pathlib import Path
+
+import minilab
+import nbformat
+import pytest
+
+from regopt.instructor import grading
+from regopt.instructor.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+LIMITS = ["--jobs", "2", "--cell-timeout", "30", "--timeout", "120", "--quiet"]
+
+
+def rows(path: Path) -> dict[str, dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return {row["file"]: row for row in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def term(tmp_path_factory):
+    """A class of three graded once: alice right, bob with exercise 2 wrong, carol blank."""
+    base = tmp_path_factory.mktemp("term")
+    solution, solved = minilab.write_solution(base)
+    subs = base / "submissions" / "lab98"
+    subs.mkdir(parents=True)
+    nbformat.write(solved, subs / "alice.ipynb")
+    nbformat.write(minilab.submission(solved, {"ex2-solution": "def cube(x):\n    return 0"}), subs / "bob.ipynb")
+    nbformat.write(minilab.submission(solved, {}), subs / "carol.ipynb")
+    out = base / "grades" / "lab98.csv"
+    assert main(["grade", str(solution), str(subs), "--out", str(out), *LIMITS]) == 0
+    return {"base": base, "solution": solution, "solved": solved, "subs": subs, "out": out}
+
+
+def test_each_labs_pages_live_in_their_own_folder(term):
+    pages = term["out"].parent / "feedback" / "98_roots"
+    assert sorted(p.name for p in pages.iterdir()) == ["alice.html", "bob.html", "carol.html"]
+
+
+def test_regrading_one_file_updates_its_row_and_page_and_keeps_the_rest(term, capsys):
+    fixed = term["base"] / "fixed"
+    fixed.mkdir()
+    nbformat.write(term["solved"], fixed / "bob.ipynb")  # bob's corrected notebook
+    before = rows(term["out"])
+    page = term["out"].parent / "feedback" / "98_roots" / "bob.html"
+    assert "Score: 2 / 3" in page.read_text()
+    capsys.readouterr()
+    assert main(["grade", str(term["solution"]), str(fixed / "bob.ipynb"), "--out", str(term["out"]), *LIMITS]) == 0
+    said = capsys.readouterr().out
+    after = rows(term["out"])
+    assert set(after) == set(before), "the sheet never shrinks"
+    assert after["bob.ipynb"]["total"] == "3" and after["alice.ipynb"] == before["alice.ipynb"]
+    assert "Score: 3 / 3" in page.read_text()
+    assert "0 new row(s), 1 updated, 2 kept" in said and "1 of them replacing" in said, said
+    assert "3 file(s)" in term["out"].with_suffix(".html").read_text(), "the summary counts the whole class"
+
+
+def test_another_labs_sheet_or_pages_are_refused_without_replace(term, tmp_path, capsys):
+    other = tmp_path / "other.csv"
+    other.write_text("student,file,lab,total\nzoe,zoe.ipynb,01_penalties,3\n")
+    argv = ["grade", str(term["solution"]), str(term["subs"] / "alice.ipynb"), *LIMITS]
+    assert main([*argv, "--out", str(other)]) == 2
+    assert "--replace" in capsys.readouterr().err and "01_penalties" in other.read_text()
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "zoe.html").write_text('<html><head><meta name="regopt-lab" content="01_penalties">')
+    assert main([*argv, "--out", str(tmp_path / "new.csv"), "--feedback-dir", str(pages)]) == 2
+    assert "another lab" in capsys.readouterr().err
+    assert main([*argv, "--out", str(other), "--replace"]) == 0
+    assert list(rows(other)) == ["alice.ipynb"]
+    assert "Replaced" in capsys.readouterr().out
+
+
+def test_moodle_per_student_folders_are_read(term, tmp_path):
+    download = tmp_path / "moodle"
+    for who, number in (("Alice Smith", 101), ("Bob Jones", 102)):
+        folder = download / f"{who}_{number}_assignsubmission_file_"
+        folder.mkdir(parents=True)
+        shutil.copy(term["subs"] / "alice.ipynb", folder / "lab98.ipynb")
+    (download / "Bob Jones_102_assignsubmission_file_" / "notes.txt").write_text("my notes")
+    files = grading.list_submissions(download)
+    assert [f.parent.name[:5] for f in files] == ["Alice", "Bob J"] and all(f.suffix == ".ipynb" for f in files)
+    results = grading.grade_folder(term["solution"], download, jobs=2, cell_timeout=30, timeout=120)
+    assert [(r.student, r.total) for r in results] == [("Alice Smith_101", 3.0), ("Bob Jones_102", 3.0)]
+    assert results[0].file == "Alice Smith_101_assignsubmission_file_/lab98.ipynb"
+
+
+def test_student_work_and_grades_are_ignored_by_git():
+    for path in ("submissions/lab01/alice.ipynb", "grades/lab01.csv", "grades/feedback/01_penalties/a.html"):
+        check = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
+        assert check.returncode == 0, f"{path} is not ignored by git"
+    assert subprocess.run(["git", "check-ignore", "-q", "tests/submissions/make_lab01.py"], cwd=ROOT).returncode == 1
