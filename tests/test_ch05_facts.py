@@ -45,8 +45,12 @@ def fgsm_example(model, x, y, eps):
     return (x + eps * grad.sign()).clamp(0, 1).detach()
 
 
-def pgd_example(model, x, y, eps, steps=10):
+def pgd_example(model, x, y, eps, steps=10, random_start=True, seed=0):
+    """Madry et al.'s PGD (a uniformly random start in the ball); random_start=False is Kurakin et al.'s BIM."""
     x_adv = x.clone()
+    if random_start:
+        u = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed))
+        x_adv = (x + eps * (2 * u - 1)).clamp(0, 1)
     for _ in range(steps):
         x_adv.requires_grad_(True)
         grad, = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
@@ -103,6 +107,32 @@ def test_fgsm_is_the_worst_perturbation_in_the_ball_for_logistic_regression():
     assert float(others.max()) < worst
 
 
+# --- l1_gradient_gap: adversarial training of logistic regression is an L1 penalty inside the softplus ---
+
+
+def test_adversarial_logistic_loss_is_an_l1_penalty_inside_the_softplus():
+    # Goodfellow et al. (2015), section 5: max over the ball of ζ(−y(wᵀ(x + Δx) + b)) is ζ(ε‖w‖₁ − y(wᵀx + b));
+    # its gradient is ζ'(·)(ε sign(w) − y x), an L1 subgradient of strength ε ζ'(·) per example, and the loss
+    # never exceeds chapter 1's L1-penalized loss with λ = ε (ζ has slope below 1).
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(300, 50, generator=g, dtype=torch.float64)
+    y = torch.where(torch.rand(300, generator=g) < 0.5, 1.0, -1.0).double()
+    w = torch.randn(50, generator=g, dtype=torch.float64).requires_grad_(True)
+    b, eps = 0.2, 0.1
+    score = y * (x @ w + b)
+    adversarial = F.softplus(eps * w.abs().sum() - score)
+    grad, = torch.autograd.grad(adversarial.mean(), w)
+    slope = torch.sigmoid(eps * w.abs().sum() - score).detach()
+    formula = (slope[:, None] * (eps * w.sign().detach() - y[:, None] * x)).mean(0)
+    assert float((grad - formula).abs().max()) <= 1e-12
+    l1_penalized = F.softplus(-score) + eps * w.abs().sum()
+    assert bool((l1_penalized >= adversarial - 1e-12).all())
+    # The worst case in the ball, found by brute force over random corners, never exceeds the closed form.
+    signs = torch.where(torch.rand(4000, 50, generator=g) < 0.5, 1.0, -1.0).double()
+    corners = F.softplus(-(y[0] * ((x[0] + eps * signs) @ w.detach() + b)))
+    assert float(corners.max()) <= float(adversarial[0].detach()) + 1e-12
+
+
 # --- fgsm_softmax_error_eps025 -------------------------------------------------------------
 
 
@@ -122,21 +152,24 @@ def clean_mlp(mnist):
     return train(regopt.MLP(784, [128], 10), x_train[:2000], y_train[:2000], epochs=3)
 
 
-def test_pgd_is_at_least_as_strong_as_fgsm(mnist, clean_mlp):
+def test_pgd_and_bim_are_at_least_as_strong_as_fgsm(mnist, clean_mlp):
     _, _, x_test, y_test = mnist
     x, y = x_test[:500], y_test[:500]
     fgsm_error = error(clean_mlp, fgsm_example(clean_mlp, x, y, 0.1), y)
     pgd_error = error(clean_mlp, pgd_example(clean_mlp, x, y, 0.1), y)
-    assert pgd_error - fgsm_error >= 0.0
+    bim_error = error(clean_mlp, pgd_example(clean_mlp, x, y, 0.1, random_start=False), y)
+    assert pgd_error - fgsm_error >= 0.0 and bim_error - fgsm_error >= 0.0
     assert fgsm_error > 0.2  # the comparison is made where the attack matters
 
 
 def test_pgd_stays_in_the_ball_and_the_pixel_range(mnist, clean_mlp):
     _, _, x_test, y_test = mnist
     x = x_test[:50]
-    x_adv = pgd_example(clean_mlp, x, y_test[:50], 0.1)
-    assert float((x_adv - x).abs().max()) <= 0.1 + 1e-6
-    assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+    for steps in (0, 10):  # the random start itself, and the end of the iteration
+        x_adv = pgd_example(clean_mlp, x, y_test[:50], 0.1, steps=steps)
+        assert float((x_adv - x).abs().max()) <= 0.1 + 1e-6
+        assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+    assert float((pgd_example(clean_mlp, x, y_test[:50], 0.1, steps=0) - x).abs().max()) > 0.05
 
 
 def test_adversarial_training_lowers_the_fgsm_error(mnist, clean_mlp):
@@ -155,10 +188,11 @@ def test_chapter_glues_the_named_results_and_checks_them():
     nb = nbformat.read(CHAPTER, as_version=4)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     for name in ("fgsm_logistic_gap", "fgsm_softmax_error_eps025", "pgd_minus_fgsm_error", "advtrain_gain",
-                 "advtrain_time_ratio"):
+                 "advtrain_time_ratio", "l1_gradient_gap"):
         assert re.search(rf'glue\("{name}",', code), f"{name} is not glued"
     checks = [c.source for c in nb.cells if c.cell_type == "code" and "remove-cell" in c.metadata.get("tags", [])
               and "fgsm_logistic_gap <= 1e-6" in c.source]
     assert len(checks) == 1
-    for tolerance in ("fgsm_softmax_error_eps025 >= 0.90", "pgd_minus_fgsm_error >= 0.0", "advtrain_gain >= 0.05"):
+    for tolerance in ("fgsm_softmax_error_eps025 >= 0.90", "pgd_minus_fgsm_error >= 0.0", "advtrain_gain >= 0.05",
+                      "l1_gradient_gap <= 1e-9"):
         assert tolerance in checks[0]
