@@ -92,13 +92,33 @@ def ridge_by_eigendecomposition(H, theta_hat, lam):
 def shrinkage_factors(H, lam):
     sigma = torch.linalg.eigvalsh(H)
     return lam / (sigma + lam)
-n_mostly_removed = int((shrinkage_factors(H, 0.1) > 0.5).sum())
+def count_mostly_removed(H, lam):
+    return int((shrinkage_factors(H, lam) > 0.5).sum())
+n_mostly_removed = count_mostly_removed(H, 0.1)
 """),
-    "ex2 counts the directions kept": ("ex2", "hidden", """
+    "ex2 counts the directions kept": ("ex2", "visible", """
 def shrinkage_factors(H, lam):
     sigma = torch.linalg.eigvalsh(H)
     return sigma / (sigma + lam)
-n_mostly_removed = int((shrinkage_factors(H, 0.1) > 0.5).sum())
+def count_mostly_removed(H, lam):
+    return int((shrinkage_factors(H, lam) > 0.5).sum())
+n_mostly_removed = count_mostly_removed(H, 0.1)
+"""),
+    "ex2 counts a component that keeps exactly half": ("ex2", "visible", """
+def shrinkage_factors(H, lam):
+    sigma = torch.linalg.eigvalsh(H)
+    return sigma / (sigma + lam)
+def count_mostly_removed(H, lam):
+    return int((shrinkage_factors(H, lam) <= 0.5).sum())
+n_mostly_removed = count_mostly_removed(H, 0.1)
+"""),
+    "ex2 the count for the regression's lambda only": ("ex2", "visible", """
+def shrinkage_factors(H, lam):
+    sigma = torch.linalg.eigvalsh(H)
+    return sigma / (sigma + lam)
+def count_mostly_removed(H, lam):
+    return int((torch.linalg.eigvalsh(H) < 0.1).sum())
+n_mostly_removed = count_mostly_removed(H, 0.1)
 """),
     "ex3 hard thresholding": ("ex3", "visible", """
 def lasso_diagonal(h, theta_hat, lam):
@@ -129,16 +149,28 @@ def early_stopping_filter(sigma, lr, steps):
     "ex5 gap relative to the early-stopping filter": ("ex5", "hidden", """
 def equivalent_l2_strength(lr, steps):
     return 1.0 / (steps * lr)
-alpha = equivalent_l2_strength(0.01, 1000)
-gaps = []
-for sigma_value in (alpha / 10, alpha):
-    early = float(early_stopping_filter(torch.tensor([sigma_value]), 0.01, 1000))
-    gaps.append((early - sigma_value / (sigma_value + alpha)) / early)
-gap_below, gap_at = gaps
+def imitation_gap(sigma, lr, steps):
+    lam = equivalent_l2_strength(lr, steps)
+    early = float(early_stopping_filter(torch.tensor([sigma]), lr, steps))
+    return (early - sigma / (sigma + lam)) / early
+gap_below = imitation_gap(0.01, 0.01, 1000)
+gap_at = imitation_gap(0.1, 0.01, 1000)
+"""),
+    "ex5 the exponential approximation instead of the filter": ("ex5", "hidden", """
+def equivalent_l2_strength(lr, steps):
+    return 1.0 / (steps * lr)
+def imitation_gap(sigma, lr, steps):
+    lam = equivalent_l2_strength(lr, steps)
+    early = 1 - math.exp(-sigma / lam)
+    return (early - sigma / (sigma + lam)) / (sigma / (sigma + lam))
+gap_below = imitation_gap(0.01, 0.01, 1000)
+gap_at = imitation_gap(0.1, 0.01, 1000)
 """),
     "ex5 alpha as lr over steps": ("ex5", "visible", """
 def equivalent_l2_strength(lr, steps):
     return lr / steps
+def imitation_gap(sigma, lr, steps):
+    return 0.04
 gap_below, gap_at = 0.04, 0.3
 """),
     "ex6 Rayleigh quotient of an unnormalized vector": ("ex6", "visible", """
@@ -165,6 +197,69 @@ def power_iteration(matvec, dim, iterations, seed=0):
         value = v @ w
         v = w / w.norm()
     return value, v
+""" + EX6_RUN),
+    "ex1 a linear solve": ("ex1", "hidden", """
+def ridge_by_eigendecomposition(H, theta_hat, lam):
+    return torch.linalg.solve(H + lam * torch.eye(len(H)), H @ theta_hat)
+"""),
+    "ex1 solve_ex": ("ex1", "hidden", """
+def ridge_by_eigendecomposition(H, theta_hat, lam):
+    return torch.linalg.solve_ex(H + lam * torch.eye(len(H)), H @ theta_hat)[0]
+"""),
+    "ex1 the inverse as a tensor method": ("ex1", "hidden", """
+def ridge_by_eigendecomposition(H, theta_hat, lam):
+    return (H + lam * torch.eye(len(H))).inverse() @ (H @ theta_hat)
+"""),
+    "ex1 torch.inverse": ("ex1", "hidden", """
+def ridge_by_eigendecomposition(H, theta_hat, lam):
+    return torch.inverse(H + lam * torch.eye(len(H))) @ H @ theta_hat
+"""),
+    "ex1 least squares": ("ex1", "hidden", """
+def ridge_by_eigendecomposition(H, theta_hat, lam):
+    A = H + lam * torch.eye(len(H))
+    return torch.linalg.lstsq(A, (H @ theta_hat)[:, None]).solution[:, 0]
+"""),
+    "ex1 the pseudoinverse": ("ex1", "hidden", """
+def ridge_by_eigendecomposition(H, theta_hat, lam):
+    return torch.linalg.pinv(H + lam * torch.eye(len(H))) @ H @ theta_hat
+"""),
+    "ex1 a Cholesky solve": ("ex1", "hidden", """
+def ridge_by_eigendecomposition(H, theta_hat, lam):
+    L = torch.linalg.cholesky(H + lam * torch.eye(len(H)))
+    return torch.cholesky_solve((H @ theta_hat)[:, None], L)[:, 0]
+"""),
+    "ex1 NumPy's solve": ("ex1", "hidden", """
+import numpy as np
+def ridge_by_eigendecomposition(H, theta_hat, lam):
+    A = (H + lam * torch.eye(len(H))).numpy()
+    return torch.from_numpy(np.linalg.solve(A, (H @ theta_hat).numpy()))
+"""),
+    "ex4 the closed form instead of the loop": ("ex4", "hidden", """
+def gradient_descent_from_zero(H, theta_hat, lr, steps):
+    sigma, Q = torch.linalg.eigh(H)
+    return Q @ ((1 - (1 - lr * sigma) ** steps) * (Q.T @ theta_hat))
+def early_stopping_filter(sigma, lr, steps):
+    return 1 - (1 - lr * sigma) ** steps
+"""),
+    "ex4 a matrix power instead of the loop": ("ex4", "hidden", """
+def gradient_descent_from_zero(H, theta_hat, lr, steps):
+    M = torch.linalg.matrix_power(torch.eye(len(H)) - lr * H, steps)
+    return theta_hat - M @ theta_hat
+def early_stopping_filter(sigma, lr, steps):
+    return 1 - (1 - lr * sigma) ** steps
+"""),
+    "ex6 the full matrix from its products, then eigh": ("ex6", "hidden", """
+def power_iteration(matvec, dim, iterations, seed=0):
+    A = torch.stack([matvec(e) for e in torch.eye(dim)], dim=1)
+    values, vectors = torch.linalg.eigh(A)
+    return float(values[-1]), vectors[:, -1]
+""" + EX6_RUN),
+    "ex6 the Jacobian of the product, then eigh": ("ex6", "hidden", """
+def power_iteration(matvec, dim, iterations, seed=0):
+    v = torch.randn(dim, generator=torch.Generator().manual_seed(seed))
+    A = torch.func.jacrev(matvec)(v)
+    values, vectors = torch.linalg.eigh((A + A.T) / 2)
+    return float(values[-1]), vectors[:, -1]
 """ + EX6_RUN),
 }
 
@@ -197,6 +292,14 @@ def test_the_solution_uses_nothing_forbidden(exercise):
 @pytest.mark.parametrize(("exercise", "answer"), [
     ("ex1", "def ridge_by_eigendecomposition(H, theta_hat, lam):\n"
             "    return torch.linalg.solve(H + lam * torch.eye(len(H)), H @ theta_hat)\n"),
+    ("ex1", "def ridge_by_eigendecomposition(H, theta_hat, lam):\n"
+            "    return torch.linalg.solve_ex(H + lam * torch.eye(len(H)), H @ theta_hat)[0]\n"),
+    ("ex1", "def ridge_by_eigendecomposition(H, theta_hat, lam):\n"
+            "    return torch.inverse(H + lam * torch.eye(len(H))) @ H @ theta_hat\n"),
+    ("ex1", "from torch.linalg import lstsq\n\n\ndef ridge_by_eigendecomposition(H, theta_hat, lam):\n"
+            "    return lstsq(H + lam * torch.eye(len(H)), (H @ theta_hat)[:, None]).solution[:, 0]\n"),
+    ("ex1", "import numpy as np\n\n\ndef ridge_by_eigendecomposition(H, theta_hat, lam):\n"
+            "    return torch.from_numpy(np.linalg.pinv((H + lam * torch.eye(len(H))).numpy())) @ H @ theta_hat\n"),
     ("ex3", "from regopt.penalties import soft_threshold\n\n\ndef lasso_diagonal(h, theta_hat, lam):\n"
             "    return soft_threshold(theta_hat * h, lam) / h\n"),
     ("ex6", "def power_iteration(matvec, dim, iterations, seed=0):\n"
