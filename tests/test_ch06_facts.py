@@ -70,3 +70,93 @@ def test_rmsprop_outside_delta_matches_torch():
         theirs.grad = g.clone()
         opt.step()
     torch.testing.assert_close(ours, theirs.detach())
+
+
+def _adamw_paper_step(w, g, m, v, t, alpha, lam, eta_t=1.0, betas=(0.9, 0.999), delta=1e-8):
+    # Loshchilov and Hutter (2019), algorithm 2: θ ← θ − η_t (α m̂ / (√v̂ + δ) + λ θ).
+    b1, b2 = betas
+    m.mul_(b1).add_((1 - b1) * g)
+    v.mul_(b2).add_((1 - b2) * g * g)
+    m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+    w.sub_(eta_t * (alpha * m_hat / (v_hat.sqrt() + delta) + lam * w))
+
+
+def test_algorithm_2_is_torch_adamw_with_lambda_over_alpha():
+    # Same update when torch's lr is α η_t and its weight_decay is λ / α (a schedule included).
+    gen = torch.Generator().manual_seed(0)
+    curvature = torch.rand(8, generator=gen, dtype=torch.float64) * 3 + 0.1
+    ours = torch.randn(8, generator=gen, dtype=torch.float64)
+    theirs = ours.clone().requires_grad_(True)
+    alpha, lam = 3e-3, 2e-4
+    opt = torch.optim.AdamW([theirs], lr=alpha, weight_decay=lam / alpha)
+    m, v = torch.zeros(8, dtype=torch.float64), torch.zeros(8, dtype=torch.float64)
+    for t in range(1, 201):
+        eta_t = 0.5 * (1 + math.cos(math.pi * t / 200))
+        noise = torch.randn(8, generator=gen, dtype=torch.float64)
+        _adamw_paper_step(ours, curvature * ours + noise, m, v, t, alpha, lam, eta_t)
+        for group in opt.param_groups:
+            group["lr"] = alpha * eta_t
+        theirs.grad = curvature * theirs.detach() + noise
+        opt.step()
+    torch.testing.assert_close(ours, theirs.detach(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("rate", [1e-4, 1e-3, 1e-2])
+def test_decay_per_step_torch_scales_with_lr_paper_does_not(rate):
+    # With no loss gradient, torch's AdamW removes lr·λ per step; algorithm 2 removes η_t·λ, whatever α.
+    w = torch.ones(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.AdamW([w], lr=rate, weight_decay=0.1)
+    w.grad = torch.zeros(1, dtype=torch.float64)
+    opt.step()
+    assert 1 - float(w.detach()) == pytest.approx(rate * 0.1, rel=1e-9)
+    w2, m, v = torch.ones(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
+    _adamw_paper_step(w2, torch.zeros(1, dtype=torch.float64), m, v, 1, alpha=rate, lam=1e-3)
+    assert 1 - float(w2) == pytest.approx(1e-3, rel=1e-9)
+
+
+def test_adam_step_bounds_of_kingma_and_ba():
+    # Sparse case: a gradient zero until step T, then 1, moves the weight by ≈ (1 − β₁)/√(1 − β₂) η.
+    w, m, v = (torch.zeros(1, dtype=torch.float64) for _ in range(3))
+    for t in range(1, 10_001):
+        before = w.clone()
+        torch_g = torch.full((1,), float(t == 10_000), dtype=torch.float64)
+        optim.adam_step(w, torch_g, m, v, t, lr=1.0)
+    assert float(before - w) == pytest.approx(0.1 / math.sqrt(0.001), rel=1e-4)
+    assert float(before - w) > 3  # well above η
+    # A steady gradient of any size: the step tends to η.
+    for size in (1e-3, 5.0):
+        w, m, v = (torch.zeros(1, dtype=torch.float64) for _ in range(3))
+        for t in range(1, 501):
+            before = w.clone()
+            optim.adam_step(w, torch.full((1,), size, dtype=torch.float64), m, v, t, lr=1.0)
+        assert float(before - w) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_momentum_buffer_is_an_average_with_memory_one_over_one_minus_mu():
+    # (1 − μ) m_t weighs past gradients by (1 − μ) μ^k: the last 1/(1 − μ) of them carry ≈ 1 − 1/e,
+    # and for independent noise its variance is (1 − μ)/(1 + μ) times one gradient's.
+    mu = 0.9
+    weights = [(1 - mu) * mu**k for k in range(10_000)]
+    assert sum(weights) == pytest.approx(1.0)
+    assert sum(weights[:10]) == pytest.approx(1 - mu**10)
+    assert abs(sum(weights[:10]) - (1 - 1 / math.e)) < 0.03
+    gen = torch.Generator().manual_seed(1)
+    noise = torch.randn(200_000, generator=gen, dtype=torch.float64)
+    m, averaged = 0.0, []
+    for g in noise[:20_000].tolist():
+        m = mu * m + g
+        averaged.append((1 - mu) * m)
+    ratio = float(torch.tensor(averaged[100:]).std() / noise[:20_000].std())
+    assert ratio == pytest.approx(math.sqrt((1 - mu) / (1 + mu)), rel=0.05)
+
+
+def test_mu_09_is_too_much_momentum_for_the_kappa_25_valley():
+    # Heavy ball inside the complex band contracts by √μ per step whatever η; the best gradient
+    # descent on κ = 25 contracts by (κ − 1)/(κ + 1) = 0.923; μ = 0.9 is optimal for κ ≈ 1442.
+    assert math.sqrt(0.9) > 24 / 26
+    assert ((1 + math.sqrt(0.9)) / (1 - math.sqrt(0.9))) ** 2 == pytest.approx(1442, abs=1)
+    for curvature in (1.0, 25.0):  # both inside the band (1 ± √μ)² for η = 0.02
+        step = 0.02 * curvature
+        assert (1 - math.sqrt(0.9)) ** 2 < step < (1 + math.sqrt(0.9)) ** 2
+        roots = torch.linalg.eigvals(torch.tensor([[1 + 0.9 - step, -0.9], [1.0, 0.0]], dtype=torch.float64))
+        assert float(roots.abs().max()) == pytest.approx(math.sqrt(0.9), rel=1e-9)
