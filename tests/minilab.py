@@ -50,10 +50,23 @@ def mini_solution() -> nbformat.NotebookNode:
     return nb
 
 
-def write_solution(folder: Path) -> tuple[Path, nbformat.NotebookNode]:
+def three_exercises() -> nbformat.NotebookNode:
+    """The small lab with a third exercise, ``square(x)`` (1 point), after the second."""
+    nb = mini_solution()
+    nb.cells += [
+        nbformat.v4.new_markdown_cell("## Exercise 3\nWrite `square(x)`."),
+        _cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
+              "ex3-solution", solution=True),
+        _cell("check(square(3), 9)\n### BEGIN HIDDEN TESTS\ncheck(square(-2.5), 6.25)\n### END HIDDEN TESTS",
+              "ex3-tests", grade=True, points=1),
+    ]
+    return nb
+
+
+def write_solution(folder: Path, nb: nbformat.NotebookNode | None = None) -> tuple[Path, nbformat.NotebookNode]:
     """The solution (with its Colab set-up cell, as every solution has) and the solved student lab."""
     solution = folder / "98_roots.ipynb"
-    nbformat.write(mini_solution(), solution)
+    nbformat.write(nb if nb is not None else mini_solution(), solution)
     info = course.course_info(ROOT)
     course.sync_notebook(solution, kind="lab", info=info)
     return solution, labs.solved_lab(solution, info)

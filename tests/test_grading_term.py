@@ -102,3 +102,63 @@ def test_student_work_and_grades_are_ignored_by_git():
         check = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
         assert check.returncode == 0, f"{path} is not ignored by git"
     assert subprocess.run(["git", "check-ignore", "-q", "tests/submissions/make_lab01.py"], cwd=ROOT).returncode == 1
+
+
+# ----------------------------------------------------------------- a kernel that dies (issue 27 item 4)
+
+DEATHS = {
+    # What the kernel's OOM killer does to a process that exhausts memory: SIGKILL.
+    "oom_killed": "def cube(x):\n    import os, signal\n    os.kill(os.getpid(), signal.SIGKILL)",
+    "exits": "def cube(x):\n    import os\n    os._exit(3)",
+    # exhausts the memory: a MemoryError under the kernel's limit, or the kernel's death without one
+    "exhausts_memory": "def cube(x):\n    hog = [bytearray(2**20) for _ in range(2**16)]\n    return x ** 3",
+    # the same in a cell of the student's own, before exercise 2's answer
+    "dies_in_added_cell": None,
+}
+
+
+@pytest.fixture(scope="module")
+def deaths(tmp_path_factory):
+    base = tmp_path_factory.mktemp("deaths")
+    solution, solved = minilab.write_solution(base, minilab.three_exercises())
+    subs = base / "subs"
+    subs.mkdir()
+    for name, answer in DEATHS.items():
+        if answer is None:
+            nb = minilab.submission(solved, {}, {"ex2-solution": ["hog = [bytearray(2**20) for _ in range(2**14)]"]})
+        else:
+            nb = minilab.submission(solved, {"ex2-solution": answer})
+        nbformat.write(nb, subs / f"{name}.ipynb")
+    # 1 GB of address space: the list of 16 GB in the added cell hits the limit (MemoryError, or the
+    # kernel dies); either way exercise 3 must earn its point.
+    results = grading.grade_folder(solution, subs, jobs=2, cell_timeout=60, timeout=200,
+                                   limits=grading_limits(1024))
+    return {r.student: r for r in results}, grading.load_solution(solution)
+
+
+def grading_limits(memory_mb: int):
+    from regopt.instructor import sandbox
+
+    return sandbox.Limits(memory_mb=memory_mb)
+
+
+@pytest.mark.parametrize("name", ["oom_killed", "exits"])
+def test_a_dead_kernel_costs_its_exercise_only(deaths, name):
+    results, lab = deaths
+    result = results[name]
+    points = {o.grade_id: o.points for o in result.outcomes}
+    assert points == {"ex1-tests": 2, "ex2-tests": 0, "ex3-tests": 1}, result.reason
+    assert "kernel-died: the kernel died during Exercise 2" in result.reason, result.reason
+    from regopt.instructor import feedback
+
+    page = feedback.feedback_html(result, lab)
+    assert "during Exercise 2" in page and "Python stopped during this exercise" in page
+
+
+@pytest.mark.parametrize("name", ["exhausts_memory", "dies_in_added_cell"])
+def test_exercise_2_exhausting_memory_still_earns_exercise_3(deaths, name):
+    results, _ = deaths
+    result = results[name]
+    points = {o.grade_id: o.points for o in result.outcomes}
+    assert points == {"ex1-tests": 2, "ex2-tests": 0 if name == "exhausts_memory" else 1, "ex3-tests": 1}, \
+        result.reason

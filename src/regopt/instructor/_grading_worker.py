@@ -69,11 +69,80 @@ def _kernel_manager(prefix: list[str], ipc_dir: Path):
 def _cell_result(reply: dict, started: float, output_bytes: int) -> dict:
     result = {"status": "ok" if reply.get("status", "ok") == "ok" else "error",
               "seconds": round(time.monotonic() - started, 3), "output_bytes": output_bytes}
+    if isinstance(reply.get("execution_count"), int):
+        result["execution_count"] = reply["execution_count"]  # tracebacks say "Cell In[N]"
     if result["status"] == "error":
         result["ename"] = str(reply.get("ename", "Error"))[:200]
         result["evalue"] = str(reply.get("evalue", ""))[:2000]
         result["traceback"] = [_ANSI.sub("", str(line))[:2000] for line in reply.get("traceback", [])][-60:]
     return result
+
+
+#: Kernels started again after one died, at most, per notebook.
+MAX_RESTARTS = 3
+
+
+def _role(cell) -> dict:
+    return cell.metadata.get("regopt") or {}
+
+
+def _replayable(cell) -> bool:
+    """Re-run after a kernel died: set-up, answers, the student's cells and the harness's records."""
+    meta = _role(cell)
+    return meta.get("role") in ("context", "answer", "stub", "extra") or (
+        meta.get("role") == "harness" and not meta.get("grade_id"))
+
+
+def _next_exercise(nb, died: int) -> int | None:
+    """The first cell after the exercise during which cell ``died`` ran (None: it was the last one)."""
+    cells = nb.cells
+    for index in range(died, len(cells)):
+        meta = _role(cells[index])
+        if meta.get("role") == "test" or (meta.get("role") == "harness" and meta.get("grade_id")):
+            grade_id = meta.get("grade_id")
+            end = index
+            while end + 1 < len(cells) and _role(cells[end + 1]).get("grade_id") == grade_id \
+                    and _role(cells[end + 1]).get("role") in ("test", "harness"):
+                end += 1
+            return end + 1 if end + 1 < len(cells) else None
+    return None
+
+
+def _run_segment(client, nb, start, replay, dead, replies, output_bytes, state, channel, args, deadline,
+                 DeadKernelError) -> int | None:
+    """Run ``replay`` (silently), then cells from ``start``; the index of a cell the kernel died in."""
+    try:
+        with client.setup_kernel(cleanup_kc=True):  # shut the kernel down (we passed our own km)
+            for index in replay:
+                try:
+                    history = _role(nb.cells[index]).get("history", True)
+                    client.execute_cell(nb.cells[index], index, store_history=bool(history))
+                except DeadKernelError:
+                    channel.send({"cell": index, "result": {"status": "kernel-died"}})
+                    return index
+                replies.pop(index, None)
+            for index in range(start, len(nb.cells)):
+                cell = nb.cells[index]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    state["timed_out"] = True
+                    return None
+                started = time.monotonic()
+                try:
+                    history = _role(cell).get("history", True)
+                    client.execute_cell(cell, index, store_history=bool(history))
+                except DeadKernelError:
+                    channel.send({"cell": index, "result": {"status": "kernel-died"}})
+                    return index
+                result = _cell_result(replies.pop(index, {}), started, output_bytes[index])
+                if result.get("ename") == "CellTimeoutError" and remaining < args.cell_timeout:
+                    state["timed_out"] = True  # the notebook's limit, not the cell's
+                channel.send({"cell": index, "result": result})
+                if state["timed_out"]:
+                    return None
+    except DeadKernelError:  # while starting or shutting down a kernel
+        return start if start < len(nb.cells) and start not in dead else None
+    return None
 
 
 def run(notebook: Path, channel: Channel, args: argparse.Namespace) -> int:
@@ -100,42 +169,42 @@ def run(notebook: Path, channel: Channel, args: argparse.Namespace) -> int:
             return None
 
     replies: dict[int, dict] = {}
-    client = Client(
-        nb, km=_kernel_manager(json.loads(args.kernel_prefix), args.ipc_dir),
-        timeout=int(max(1, args.cell_timeout)), allow_errors=True,
-        interrupt_on_timeout=True, shutdown_kernel="immediate", record_timing=False,
-        error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran past the time limit",
-                          "traceback": []},
-        resources={"metadata": {"path": str(args.kernel_home)}},
-        on_cell_executed=lambda cell, cell_index, execute_reply: replies.__setitem__(
-            cell_index, execute_reply.get("content", {})),
-        extra_arguments=["--HistoryManager.hist_file=:memory:"],  # as nbgrader: no shared history file
-    )
+
+    def new_client():
+        client = Client(
+            nb, km=_kernel_manager(json.loads(args.kernel_prefix), args.ipc_dir),
+            timeout=int(max(1, args.cell_timeout)), allow_errors=True,
+            interrupt_on_timeout=True, shutdown_kernel="immediate", record_timing=False,
+            error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran past the time limit",
+                              "traceback": []},
+            resources={"metadata": {"path": str(args.kernel_home)}},
+            on_cell_executed=lambda cell, cell_index, execute_reply: replies.__setitem__(
+                cell_index, execute_reply.get("content", {})),
+            extra_arguments=["--HistoryManager.hist_file=:memory:"],  # as nbgrader: no shared history file
+        )
+        client.timeout_func = lambda cell: max(1.0, min(args.cell_timeout, deadline - time.monotonic()))
+        return client
+
     deadline = time.monotonic() + args.timeout
-    client.timeout_func = lambda cell: max(1.0, min(args.cell_timeout, deadline - time.monotonic()))
-    try:
-        with client.setup_kernel(cleanup_kc=True):  # shut the kernel down (we passed our own km)
-            for index, cell in enumerate(nb.cells):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    state["timed_out"] = True
-                    break
-                started = time.monotonic()
-                try:
-                    history = (cell.metadata.get("regopt") or {}).get("history", True)
-                    client.execute_cell(cell, index, store_history=bool(history))
-                except DeadKernelError:
-                    channel.send({"cell": index, "result": {"status": "kernel-died"}})
-                    state["kernel_died"] = True
-                    break
-                result = _cell_result(replies.pop(index, {}), started, output_bytes[index])
-                if result.get("ename") == "CellTimeoutError" and remaining < args.cell_timeout:
-                    state["timed_out"] = True  # the notebook's limit, not the cell's
-                channel.send({"cell": index, "result": result})
-                if state["timed_out"]:
-                    break
-    except DeadKernelError:
+    state["deaths"] = []  # the cells during which a kernel died
+    dead: set[int] = set()
+    start, replay = 0, []
+    while True:
+        died = _run_segment(new_client(), nb, start, replay, dead, replies, output_bytes, state, channel,
+                            args, deadline, DeadKernelError)
+        if died is None or state["timed_out"]:
+            break
         state["kernel_died"] = True
+        state["deaths"].append(died)
+        dead.add(died)
+        resume = _next_exercise(nb, died)
+        resume = None if resume is None else max(resume, start)
+        if resume is None or len(state["deaths"]) >= MAX_RESTARTS:
+            break
+        # A new kernel: the lab's set-up and the student's cells up to the next exercise, without
+        # the cells that killed a kernel and without tests; then grading goes on from there.
+        replay = [i for i in range(resume) if i not in dead and _replayable(nb.cells[i])]
+        start = resume
     state["finished"] = True
     channel.send({"state": state})
     return 0

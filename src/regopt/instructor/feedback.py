@@ -19,7 +19,7 @@ import io
 import re
 from pathlib import Path
 
-from .grading import STATUSES, GradeResult, SolutionLab
+from .grading import FOR_STUDENTS, STATUSES, GradeResult, SolutionLab
 from .grading.redaction import Redactor
 
 __all__ = ["format_points", "sheet_header", "write_csv", "read_sheet", "merge_results", "SheetError",
@@ -114,37 +114,57 @@ def _feedback_name(result: GradeResult, taken: set[str]) -> str:
     return name + ".html"
 
 
-def _outcome_rows(result: GradeResult) -> str:
-    e = html.escape
+def _titles(lab: SolutionLab) -> dict[str, str]:
+    """Test grade id -> the exercise's title as the student reads it (the id when there is none)."""
+    return {t.key: t.title or t.key for t in lab.tests}
+
+
+def _outcome_rows(result: GradeResult, lab: SolutionLab) -> str:
+    e, titles = html.escape, _titles(lab)
     return "".join(
-        f"<tr><td>{e(o.grade_id)}</td><td>{format_points(o.points)} / {format_points(o.max_points)}</td>"
+        f"<tr><td>{e(titles.get(o.grade_id, o.grade_id))}</td>"
+        f"<td>{format_points(o.points)} / {format_points(o.max_points)}</td>"
         f"<td class='{o.visible.replace(' ', '-')}'>{e(o.visible)}</td>"
         f"<td class='{o.hidden.replace(' ', '-')}'>{e(o.hidden)}</td></tr>" for o in result.outcomes)
 
 
-def _details(result: GradeResult) -> str:
-    e = html.escape
+def _details(result: GradeResult, lab: SolutionLab) -> str:
+    e, titles = html.escape, _titles(lab)
     parts = []
     for o in result.outcomes:
         if o.errors:
             items = "".join(f"<pre>{e(_ANSI.sub('', text))}</pre>" for text in o.errors)
-            parts.append(f"<h3>{e(o.grade_id)}</h3>{items}")
+            parts.append(f"<h3>{e(titles.get(o.grade_id, o.grade_id))}</h3>{items}")
     if result.cell_errors:
         items = "".join(f"<pre>{e(_ANSI.sub('', text))}</pre>" for text in result.cell_errors)
         parts.append(f"<h3>Errors in your cells</h3>{items}")
     return ("<h2>What failed</h2>" + "".join(parts)) if parts else ""
 
 
+def _noticed(result: GradeResult) -> str:
+    """The problems found, once each, in the student's words (the reason column is the instructor's)."""
+    found = [s for s in STATUSES if s != "ok" and (s == result.status or f"{s}: " in result.reason)]
+    if not found:
+        return ""
+    words = {s: FOR_STUDENTS.get(s, STATUSES[s]) for s in found}
+    deaths = [part[len("kernel-died: "):] for part in result.reason.split("; ") if part.startswith("kernel-died: ")]
+    if deaths:  # which exercise stopped Python: the student's own words already
+        words["kernel-died"] = "; ".join(deaths).replace("your cells", "your cells")
+    items = "".join(f"<li>{html.escape(words[s])}</li>" for s in found)
+    return f"<h2>What the grader noticed</h2><ul>{items}</ul>"
+
+
 def feedback_html(result: GradeResult, lab: SolutionLab) -> str:
     """A self-contained HTML page telling one student what passed and what failed.
 
     It never contains hidden test code: hidden failures show the exception only,
-    and traceback lines that quote hidden code are redacted.
+    and every line that quotes hidden code is redacted (see :mod:`.grading.redaction`).
+    Exercises go by their titles, cells by the student's own numbers, problems in the
+    student's words (:data:`~regopt.instructor.grading.FOR_STUDENTS`); the grader's
+    reasons, meant for the instructor, stay in the grade sheet.
     """
     e = html.escape
-    status_line = e(result.status)
-    if result.status != "ok":
-        status_line += f" ({e(STATUSES.get(result.status, ''))})"
+    status_line = e(FOR_STUDENTS.get(result.status, result.status))
     review = ("<p><strong>Your instructor will look at this submission</strong> (see the details).</p>"
               if result.review else "")
     page = f"""<!DOCTYPE html>
@@ -156,14 +176,15 @@ def feedback_html(result: GradeResult, lab: SolutionLab) -> str:
 <p><strong>Score: {format_points(result.total)} / {format_points(result.max_points)}</strong></p>
 <p>Status: {status_line}</p>
 {review}
-{f"<p>Details: {e(result.reason)}</p>" if result.reason else ""}
 <p>Your answers were run in a fresh Python kernel, from top to bottom, with the lab's own test cells
-(your copies of the test cells are not used). Each test cell earns its points when its visible checks and
+(your copies of the test cells are not used). Cells are numbered from the top of your notebook, 1 for
+the first. Each test cell earns its points when its visible checks and
 its hidden checks (run on inputs you have not seen) all pass.</p>
-<table><tr><th>tests</th><th>points</th><th>visible checks</th><th>hidden checks</th></tr>
-{_outcome_rows(result)}
+<table><tr><th>exercise</th><th>points</th><th>visible checks</th><th>hidden checks</th></tr>
+{_outcome_rows(result, lab)}
 </table>
-{_details(result)}
+{_noticed(result)}
+{_details(result, lab)}
 </body></html>
 """
     # The last check before the page leaves the grader: no line of hidden test code in it.

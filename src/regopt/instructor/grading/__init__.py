@@ -92,12 +92,14 @@ from __future__ import annotations
 from .batch import grade_folder, grade_submission, list_submissions
 from .checks import add_harness, check_code
 from .matching import Alignment, GradedCell, build_graded_notebook
-from .scoring import STATUSES, UNGRADED, GradeResult, TestOutcome, was_graded
+from .scoring import FOR_STUDENTS, REVIEW, STATUSES, UNGRADED, GradeResult, TestOutcome, was_graded
 from .solution import InstructorError, SolutionCell, SolutionLab, load_solution
 from .submission import Submission, read_submission
 
 __all__ = [
     "STATUSES",
+    "FOR_STUDENTS",
+    "REVIEW",
     "UNGRADED",
     "InstructorError",
     "SolutionCell",

@@ -31,6 +31,10 @@ class GradedCell:
     hidden: bool = False
     #: For a cell the student added (or a stub put back): the solution cell it follows (-1: the top).
     slot: int = -1
+    #: The cell's number in the student's own notebook (1 for the first cell; 0: not theirs).
+    number: int = 0
+    #: For a test cell: its exercise's title.
+    title: str = ""
 
 
 @dataclass
@@ -274,7 +278,8 @@ def _attached(m: _Match) -> dict[int, list[GradedCell]]:
     for position in m.extras:
         preceding = [i for i, p in position_of.items() if p < position]
         slot = max(preceding, key=lambda i: position_of[i]) if preceding else -1
-        attached.setdefault(slot, []).append(GradedCell("extra", m.cells[position].source, slot=slot))
+        attached.setdefault(slot, []).append(GradedCell("extra", m.cells[position].source, slot=slot,
+                                                        number=position + 1))
     defined_by_student = set().union(*(defined_names(m.cells[p].source) for p in m.extras))
     for sol in m.lab.cells:
         if sol.role == "answer" and m.answer_choice.get(sol.index) is None:
@@ -296,10 +301,10 @@ def _assemble(m: _Match, attached: dict[int, list[GradedCell]]) -> None:
             if sol.role == "answer":
                 chosen = m.answer_choice.get(sol.index)
                 if chosen is not None:
-                    out.append(GradedCell("answer", m.cells[chosen].source, sol.grade_id))
+                    out.append(GradedCell("answer", m.cells[chosen].source, sol.grade_id, number=chosen + 1))
             elif sol.role == "test":
                 for hidden, part in split_hidden(sol.source):
-                    out.append(GradedCell("test", part, sol.grade_id, hidden=hidden))
+                    out.append(GradedCell("test", part, sol.grade_id, hidden=hidden, title=sol.title))
             else:
                 out.append(GradedCell("context", sol.source, sol.grade_id))
         out.extend(attached.get(sol.index, []))
@@ -338,13 +343,15 @@ def graded_notebook(alignment: Alignment) -> NotebookNode:
 
 
 def describe_cell(cell: GradedCell | None) -> str:
-    """How the feedback names a graded cell."""
+    """How the sheet and the feedback name a graded cell (the student's own cell numbers)."""
     if cell is None:
         return "a cell"
     if cell.role == "extra":
-        return "a cell you added"
+        return f"your cell {cell.number}" if cell.number else "a cell you added"
+    if cell.role == "answer":
+        return f"your cell {cell.number}" if cell.number else f"the cell {cell.grade_id}"
     if cell.role == "harness":
         return f"the tests {cell.grade_id}" if cell.grade_id else "the grader's set-up"
     if cell.role == "test":
-        return f"the tests {cell.grade_id}"
-    return f"the cell {cell.grade_id}" if cell.grade_id else "a cell"
+        return f"the tests of {cell.title}" if cell.title else f"the tests {cell.grade_id}"
+    return f"the lab's cell {cell.grade_id}" if cell.grade_id else "a cell"

@@ -11,7 +11,8 @@ from .redaction import Redactor
 from .solution import SolutionLab
 from .submission import Submission
 
-__all__ = ["STATUSES", "UNGRADED", "TestOutcome", "GradeResult", "test_outcomes", "finish", "was_graded"]
+__all__ = ["STATUSES", "FOR_STUDENTS", "REVIEW", "UNGRADED", "TestOutcome", "GradeResult", "test_outcomes",
+           "finish", "was_graded"]
 
 #: Every status a submission can get, most severe first, with its meaning.
 STATUSES: dict[str, str] = {
@@ -21,12 +22,17 @@ STATUSES: dict[str, str] = {
     "invalid-json": "the file is not valid JSON (a truncated or hand-edited download?); nothing was graded",
     "not-a-notebook": "the file is JSON but not a Jupyter notebook; nothing was graded",
     "wrong-notebook": "none of this lab's cells were found in the notebook (another lab?); nothing was graded",
+    "not-attempted": "the notebook is the lab as distributed: no answer was changed and no cell added; it ran "
+                     "and scored 0",
     "needs-review": "graded, but the code does something a human should look at (dynamic access such as "
                     "getattr or eval, builtins, IPython hooks, sys.modules, /proc, signals, monkeypatching "
-                    "torch, numpy or regopt, re-binding a helper of the lab); the reason says what and where",
+                    "torch, numpy or regopt, re-binding a module or helper of the lab, shadowing a builtin, "
+                    "frames, IPython's history, the grader's harness, hidden test code in the feedback); "
+                    "the reason says what and where",
     "forbidden-name": "an answer uses what its exercise forbids (the library's own implementation of what "
                       "the exercise asks you to write); that exercise's tests scored 0",
-    "kernel-died": "the Python kernel died (os._exit, a crash, memory); tests after that point scored 0",
+    "kernel-died": "the Python kernel died (os._exit, a crash, memory) during an exercise, whose tests scored 0; "
+                   "a new kernel re-ran the set-up and the student's cells and graded the later exercises",
     "timeout": "the notebook ran past the per-notebook time limit; tests not reached scored 0",
     "cell-timeout": "a cell ran past the per-cell time limit (an infinite loop?) and was interrupted",
     "sys-exit": "the code called sys.exit() or exit(); the grader carried on with the next cell",
@@ -36,10 +42,39 @@ STATUSES: dict[str, str] = {
     "missing-answer": "an answer cell was not found; its stub was used (your added cells still ran)",
     "duplicate-cells": "a cell appears more than once; the last edited copy of an answer was used",
     "tests-restored": "a test cell was edited or deleted; the solution's test cell was used",
-    "metadata-stripped": "nbgrader metadata was missing; answers were found by position and content",
     "ok": "graded normally",
 }
 _SEVERITY = {status: rank for rank, status in enumerate(STATUSES)}
+#: Statuses that set the ``review`` column: a person should look before the points are published.
+REVIEW = ("grader-error", "needs-review", "forbidden-name", "passes-visible-only", "tests-restored")
+#: Not a problem, only a note in the reason column (a notebook saved by Colab loses its metadata).
+NOTES = {"metadata-stripped": "nbgrader metadata missing; answers found by position and content"}
+
+#: What a student's feedback page says of each status: no grader internals, no guess at motives.
+FOR_STUDENTS: dict[str, str] = {
+    "grader-error": "the grader failed on your file (not your fault); your instructor will grade it again",
+    "empty-file": "the file you handed in is empty",
+    "invalid-json": "the file you handed in is not a complete notebook (was the download cut short?)",
+    "not-a-notebook": "the file you handed in is not a Jupyter notebook (.ipynb)",
+    "wrong-notebook": "the notebook you handed in is not this lab (another lab's?)",
+    "not-attempted": "no answer was filled in: the notebook is the lab as you received it",
+    "needs-review": "your instructor will read your code before your points are final",
+    "forbidden-name": "an answer uses what its exercise asks you to write yourself; that exercise scored 0 "
+                      "(see below)",
+    "kernel-died": "Python stopped while running your notebook (a crash, os._exit() or too much memory); see "
+                   "below which exercise",
+    "timeout": "your notebook ran longer than the time limit; the exercises it did not reach scored 0",
+    "cell-timeout": "a cell ran longer than the time limit of one cell (an endless loop?) and was stopped",
+    "sys-exit": "your code called sys.exit() or exit(); the grader went on with the next cell",
+    "huge-output": "a cell printed more than the output limit",
+    "passes-visible-only": "some answers pass the checks you can see but not the checks on other inputs: try "
+                           "them on inputs of your own",
+    "missing-answer": "an answer cell was not found; the exercise's starting code was used",
+    "duplicate-cells": "a cell appears more than once; the last edited copy of an answer was used",
+    "tests-restored": "a test cell was changed or deleted; the lab's own test cell was used",
+    "ok": "graded normally",
+}
+_CELL_IN = re.compile(r"Cell In\[(\d+)\], line (\d+)")
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -77,8 +112,8 @@ class GradeResult:
 
     @property
     def review(self) -> bool:
-        """Whether the row needs a human look (see the status ``needs-review``)."""
-        return "needs-review: " in self.reason or self.status == "needs-review"
+        """Whether the row needs a human look (a status of :data:`REVIEW`, main or among the others)."""
+        return self.status in REVIEW or any(f"{status}: " in self.reason for status in REVIEW)
 
     @property
     def total(self) -> float:
@@ -92,6 +127,7 @@ def test_outcomes(lab: SolutionLab, alignment: Alignment | None, state: dict | N
     if alignment is None or state is None:
         return list(outcomes.values())
     results = state.get("cells", [])
+    numbers = _own_numbers(alignment, state)
     parts: dict[str, list[tuple[GradedCell, dict]]] = {}
     for index, cell in enumerate(alignment.cells):
         if cell.role == "test":
@@ -119,11 +155,13 @@ def test_outcomes(lab: SolutionLab, alignment: Alignment | None, state: dict | N
                 if cell.hidden:
                     outcome.errors.append(redact(f"hidden tests: {head}"))
                 else:
-                    trace = r.get("traceback", [])[-20:]
+                    trace = [numbers(line) for line in r.get("traceback", [])[-20:]]
                     outcome.errors.append(redact("visible tests:\n" + "\n".join(trace or [head])))
             elif r["status"] in ("kernel-died", "not-run"):
+                died = r["status"] == "kernel-died" or (
+                    state.get("deaths") and r["status"] == "not-run" and not state.get("timed_out"))
                 outcome.errors.append(("hidden" if cell.hidden else "visible") + " tests: not run ("
-                                      + ("the kernel died" if r["status"] == "kernel-died" else
+                                      + ("Python stopped during this exercise" if died else
                                          "the notebook stopped before this cell") + ")")
         if seen and outcome.visible == "passed" and outcome.hidden in ("passed", "none"):
             outcome.points = outcome.max_points
@@ -133,11 +171,41 @@ def test_outcomes(lab: SolutionLab, alignment: Alignment | None, state: dict | N
     return list(outcomes.values())
 
 
+def _own_numbers(alignment: Alignment, state: dict):
+    """A function rewriting IPython's "Cell In[26], line 3" as "your cell 7, line 3" (the student's numbers)."""
+    by_count = {}
+    for index, result in enumerate(state.get("cells", [])):
+        if index < len(alignment.cells) and isinstance(result.get("execution_count"), int):
+            cell = alignment.cells[index]
+            if cell.role != "harness" and not cell.hidden:  # the cells IPython numbers
+                by_count.setdefault(result["execution_count"], cell)
+
+    def rewrite(text: str) -> str:
+        def one(match: re.Match) -> str:
+            cell = by_count.get(int(match.group(1)))
+            return f"{describe_cell(cell)}, line {match.group(2)}" if cell else f"line {match.group(2)}"
+        return _CELL_IN.sub(one, text)
+    return rewrite
+
+
+def _exercise_at(alignment: Alignment, index: int) -> str:
+    """The exercise a graded cell belongs to: that of the first test cell at or after it."""
+    for cell in alignment.cells[index:]:
+        if cell.role == "test":
+            return cell.title or cell.grade_id or "an exercise"
+    return "the end of the notebook"
+
+
 def _run_problems(alignment: Alignment, state: dict) -> dict[str, list[str]]:
     """The statuses the run itself earned (kernel death, limits, exits, output, the harness, the grader)."""
     problems: dict[str, list[str]] = {}
     add = lambda status, message: problems.setdefault(status, []).append(message)  # noqa: E731
-    if state.get("kernel_died"):
+    deaths = [i for i in state.get("deaths", []) if isinstance(i, int)]
+    for index in deaths:
+        add("kernel-died", f"the kernel died during {_exercise_at(alignment, index)} (a crash, os._exit, or a "
+                           "resource limit); a new kernel re-ran the set-up and your cells and graded the "
+                           "exercises after it")
+    if state.get("kernel_died") and not deaths:
         add("kernel-died", "the kernel died (a crash, os._exit, or a resource limit); later cells did not run")
     if state.get("timed_out"):
         add("timeout", "the notebook ran past its time limit; later cells did not run")
@@ -162,12 +230,12 @@ def _run_problems(alignment: Alignment, state: dict) -> dict[str, list[str]]:
 
 def _cell_errors(alignment: Alignment, state: dict, redact: Redactor) -> list[str]:
     """Exceptions raised in the student's own cells, as the feedback shows them (hidden code redacted)."""
-    errors = []
+    errors, numbers = [], _own_numbers(alignment, state)
     for index, result in enumerate(state.get("cells", [])):
         cell = alignment.cells[index] if index < len(alignment.cells) else None
         if cell is not None and cell.role in ("answer", "extra") and result.get("status") == "error" \
                 and result.get("ename") not in ("CellTimeoutError", "SystemExit"):
-            trace = "\n".join(result.get("traceback", [])[-12:])
+            trace = "\n".join(numbers(line) for line in result.get("traceback", [])[-12:])
             errors.append(redact(f"{describe_cell(cell)} raised {result.get('ename')}: "
                                  f"{result.get('evalue', '')}\n{trace}"))
     return errors
@@ -178,9 +246,15 @@ def finish(lab: SolutionLab, submission: Submission, alignment: Alignment | None
     problems: dict[str, list[str]] = {}
     if submission.status != "ok":
         problems[submission.status] = [submission.reason]
+    notes: list[str] = []
     if alignment is not None:
         for status, messages in alignment.problems.items():
-            problems.setdefault(status, []).extend(messages)
+            if status in NOTES:
+                notes.append(NOTES[status])
+            else:
+                problems.setdefault(status, []).extend(messages)
+        if not _attempted(lab, alignment):
+            problems.setdefault("not-attempted", []).append("no answer differs from the lab as distributed")
     own_code = [c.source for c in alignment.cells if c.role in ("answer", "extra")] if alignment else []
     redact = Redactor(lab.hidden_lines, [*lab.public_texts, *own_code])
     outcomes = test_outcomes(lab, alignment, state, redact)
@@ -199,11 +273,20 @@ def finish(lab: SolutionLab, submission: Submission, alignment: Alignment | None
             "raised what the tests run")
     status = min(problems, key=lambda s: _SEVERITY.get(s, -1)) if problems else "ok"
     # Every problem, most severe first, each prefixed by its status so the sheet can be filtered.
-    reason = "; ".join(dict.fromkeys(f"{s}: {m}" for s in sorted(problems, key=_SEVERITY.get)
-                                     for m in problems[s]))
+    reason = "; ".join(dict.fromkeys([*(f"{s}: {m}" for s in sorted(problems, key=_SEVERITY.get)
+                                        for m in problems[s]), *(f"note: {n}" for n in notes)]))
     return GradeResult(student=submission.student, file=submission.path.name, status=status,
                        reason=reason, outcomes=outcomes, max_points=lab.max_points, seconds=seconds,
                        cell_errors=errors, lab=lab.path.stem, redacted=redact.count, redactor=redact)
+
+
+def _attempted(lab: SolutionLab, alignment: Alignment) -> bool:
+    """Whether any answer differs from its stub, or the student added code of their own."""
+    from .solution import normalize_source
+
+    stubs = {c.grade_id: normalize_source(c.lab_source) for c in lab.cells if c.role == "answer"}
+    return any(c.role == "extra" and c.source.strip() for c in alignment.cells) or any(
+        c.role == "answer" and normalize_source(c.source) != stubs.get(c.grade_id) for c in alignment.cells)
 
 
 #: Statuses with which nothing of the submission was graded.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class SolutionCell:
     points: float = 0.0
     #: Dotted names the answers graded by this test cell must not use (``regopt.forbidden`` metadata).
     forbidden: list[str] = field(default_factory=list)
+    #: For a test cell: the exercise's title, from the last heading before it ("Exercise 2: ...").
+    title: str = ""
 
     @property
     def key(self) -> str:
@@ -80,21 +83,27 @@ def load_solution(path: str | Path) -> SolutionLab:
     resources: dict = {}
     for step in (ClearSolutions(code_stub={"python": labs.CODE_STUB}), ClearHiddenTests()):
         student, resources = step.preprocess(student, resources)
-    cells, hidden_lines = [], []
+    cells, hidden_lines, heading = [], [], ""
     for index, (cell, lab_cell) in enumerate(zip(nb.cells, student.cells)):
+        if cell.cell_type == "markdown":
+            headings = [line.lstrip("#").strip() for line in cell.source.splitlines() if line.startswith("##")]
+            heading = _POINTS.sub("", headings[-1]).strip() if headings else heading
         meta = cell.metadata.get("nbgrader", {}) or {}
         role = "answer" if meta.get("solution") else "test" if meta.get("grade") else "context"
         forbidden = (cell.metadata.get("regopt") or {}).get("forbidden", []) if role == "test" else []
         cells.append(SolutionCell(index=index, cell_type=cell.cell_type, role=role,
                                   grade_id=meta.get("grade_id"), source=cell.source,
                                   lab_source=lab_cell.source, points=float(meta.get("points", 0) or 0),
-                                  forbidden=list(forbidden)))
+                                  forbidden=list(forbidden), title=heading if role == "test" else ""))
         if role == "test":
             for part_hidden, part in split_hidden(cell.source):
                 if part_hidden:
                     hidden_lines += [line.strip() for line in part.splitlines() if len(line.strip()) >= 8]
     title = nb.cells[0].source.strip().splitlines()[0].lstrip("# ").strip()
     return SolutionLab(path=path, title=title, cells=cells, hidden_lines=hidden_lines)
+
+
+_POINTS = re.compile(r"\s*\(\s*\d+(\.\d+)?\s+points?\s*\)\s*$")
 
 
 def split_hidden(source: str) -> list[tuple[bool, str]]:
