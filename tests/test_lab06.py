@@ -45,7 +45,7 @@ def run_lab(replaced: dict[str, str], until: str = EXERCISES[-1]) -> set[str]:
 
 
 def test_solution_passes_every_test():
-    assert EXERCISES[-2:] == ["ex8", "ex9"]
+    assert EXERCISES == [f"ex{k}" for k in range(1, 9)]  # numbered consecutively
     assert run_lab({}) == set()
 
 
@@ -54,32 +54,77 @@ def test_skipping_any_one_exercise_costs_points(exercise):
     assert exercise in run_lab({f"{exercise}-solution": STUDENT[f"{exercise}-solution"].source}, until=exercise)
 
 
-NESTEROV_AS_HEAVY_BALL = SOL["ex8-solution"].source.replace(
-    "w.sub_(lr * (g + momentum * velocity))", "w.sub_(lr * velocity)")
+def _replace(grade_id: str, old: str, new: str) -> str:
+    source = SOL[grade_id].source
+    assert old in source, (grade_id, old)
+    return source.replace(old, new)
+
+
+NESTEROV_AS_HEAVY_BALL = _replace("ex7-solution", "w.sub_(lr * (g + momentum * m))", "w.sub_(lr * m)")
 THREE_WEIGHTS_BY_SIZE = '''
 adam_mean_steps = GRADIENT_CYCLES.mean(dim=1)  # what SGD would do, not Adam
 signal_to_noise = GRADIENT_CYCLES.mean(dim=1) / GRADIENT_CYCLES.pow(2).mean(dim=1).sqrt()
 fastest_weight = int(adam_mean_steps.argmax()) + 1
 '''
-THREE_WEIGHTS_GUESSED = SOL["ex9-solution"].source.replace(
-    "fastest_weight = int(adam_mean_steps.argmax()) + 1", "fastest_weight = 1  # the largest gradient")
+THREE_WEIGHTS_GUESSED = _replace("ex8-solution", "fastest_weight = int(adam_mean_steps.argmax()) + 1",
+                                 "fastest_weight = 1  # the largest gradient")
+THREE_WEIGHTS_BY_FORMULA = '''
+signal_to_noise = GRADIENT_CYCLES.mean(dim=1) / GRADIENT_CYCLES.pow(2).mean(dim=1).sqrt()
+adam_mean_steps = signal_to_noise.clone()  # the limit the step approaches, not Adam's steps
+fastest_weight = int(adam_mean_steps.argmax()) + 1
+'''
+MOMENTUM_AS_AVERAGE = _replace("ex1-solution", "m.mul_(momentum).add_(g)", "m.mul_(momentum).add_((1 - momentum) * g)")
+RMSPROP_DELTA_INSIDE = _replace("ex2-solution", "w.sub_(lr * g / (square_avg.sqrt() + eps))",
+                                "w.sub_(lr * g / (square_avg + eps).sqrt())")
+ADAM_DELTA_INSIDE = _replace("ex3-solution", "w.sub_(lr * m_hat / (v_hat.sqrt() + eps))",
+                             "w.sub_(lr * m_hat / (v_hat + eps).sqrt())")
+FIRST_STEP_BY_FORMULA = _replace(
+    "ex4-solution", "measured_first_step = measure_first_step(", "measure_first_step = lambda lr, b1, b2, g: "
+    "uncorrected_first_step(lr, b1, b2)\nmeasured_first_step = measure_first_step(")
+RATE_BY_FORMULA = _replace(
+    "ex5-solution", "momentum_rates = {}", "def measured_momentum_rate(kappa, steps):\n"
+    "    return (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)\n\n\nmomentum_rates = {}")
+RATE_WITHOUT_MOMENTUM_STEP = _replace(
+    "ex5-solution", "momentum_step(w, curvatures * w, m, lr, momentum)",
+    "m.mul_(momentum).add_(curvatures * w)\n        w.sub_(lr * m)  # a loop of its own")
+FACTOR_BY_FORMULA = _replace(
+    "ex6-solution", "adamw_factor = measure_decay_factor(", "measure_decay_factor = lambda lr, wd, steps: 1 - lr * wd"
+    "\nadamw_factor = measure_decay_factor(")
+DECAY_AFTER_THE_STEP = _replace(
+    "ex6-solution", "    w.mul_(1 - lr * weight_decay)\n    adam_step(w, g, m, v, t, lr, beta1, beta2, eps)",
+    "    adam_step(w, g, m, v, t, lr, beta1, beta2, eps)\n    w.mul_(1 - lr * weight_decay)")
 
 
-@pytest.mark.parametrize(("exercise", "answer"), [
-    ("ex8", NESTEROV_AS_HEAVY_BALL),
-    ("ex9", THREE_WEIGHTS_BY_SIZE),
-    ("ex9", THREE_WEIGHTS_GUESSED),
+@pytest.mark.parametrize(("exercise", "answer", "caught_by"), [
+    ("ex1", MOMENTUM_AS_AVERAGE, "visible"),
+    ("ex2", RMSPROP_DELTA_INSIDE, "hidden"),
+    ("ex3", ADAM_DELTA_INSIDE, "hidden"),
+    ("ex4", FIRST_STEP_BY_FORMULA, "hidden"),
+    ("ex5", RATE_BY_FORMULA, "hidden"),
+    ("ex5", RATE_WITHOUT_MOMENTUM_STEP, "hidden"),
+    ("ex6", FACTOR_BY_FORMULA, "hidden"),
+    ("ex6", DECAY_AFTER_THE_STEP, "visible"),
+    ("ex7", NESTEROV_AS_HEAVY_BALL, "visible"),
+    ("ex8", THREE_WEIGHTS_BY_SIZE, "hidden"),
+    ("ex8", THREE_WEIGHTS_GUESSED, "visible"),
+    ("ex8", THREE_WEIGHTS_BY_FORMULA, "hidden"),
 ])
-def test_wrong_answers_to_the_new_exercises_fail(exercise, answer):
+def test_wrong_answers_fail(exercise, answer, caught_by):
     assert exercise in run_lab({f"{exercise}-solution": answer}, until=exercise)
+    # Which part catches it: a mistake only the hidden tests catch is one a student can submit
+    # believing it correct (the visible part alone is run with the hidden part removed).
+    visible_only = SOL[f"{exercise}-tests"].source.split(labs.HIDDEN_BEGIN)[0]
+    caught_visibly = exercise in run_lab({f"{exercise}-solution": answer, f"{exercise}-tests": visible_only},
+                                         until=exercise)
+    assert caught_visibly == (caught_by == "visible")
 
 
 @pytest.mark.parametrize(("exercise", "answer"), [
-    ("ex1", "def momentum_step(w, g, velocity, lr, momentum):\n"
-            "    regopt.optim.sgd_step(w, g, velocity, lr=lr, momentum=momentum)\n"),
-    ("ex8", "from torch.optim import SGD\n\n\ndef nesterov_step(w, g, velocity, lr, momentum):\n"
+    ("ex1", "def momentum_step(w, g, m, lr, momentum):\n"
+            "    regopt.optim.sgd_step(w, g, m, lr=lr, momentum=momentum)\n"),
+    ("ex7", "from torch.optim import SGD\n\n\ndef nesterov_step(w, g, m, lr, momentum):\n"
             "    opt = SGD([w], lr=lr, momentum=momentum, nesterov=True)\n"),
-    ("ex9", "import torch.optim as O\n\nopt = O.Adam([torch.zeros(3)], lr=1.0)\n"),
+    ("ex8", "import torch.optim as O\n\nopt = O.Adam([torch.zeros(3)], lr=1.0)\n"),
 ])
 def test_calling_an_optimizer_library_is_flagged(exercise, answer):
     forbidden = SOL[f"{exercise}-tests"].metadata["regopt"]["forbidden"]
