@@ -162,3 +162,47 @@ def test_exercise_2_exhausting_memory_still_earns_exercise_3(deaths, name):
     points = {o.grade_id: o.points for o in result.outcomes}
     assert points == {"ex1-tests": 2, "ex2-tests": 0 if name == "exhausts_memory" else 1, "ex3-tests": 1}, \
         result.reason
+
+
+# ----------------------------------------------------------------- the gradebook (issue 27 item 3)
+
+#: Canvas's documented gradebook CSV (Instructure's guide "How do I import grades in the Gradebook?"):
+#: the identity columns Student, ID, SIS User ID, SIS Login ID, Section, then one column per
+#: assignment; an optional second row "Points Possible" under the assignment columns.
+CANVAS_DOCUMENTED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+
+
+def test_the_gradebook_joins_labs_by_student_id_and_exports_canvas(term, tmp_path, capsys):
+    lab2 = tmp_path / "lab99.csv"
+    lab2.write_text("student,file,lab,ex1-tests,ex1-tests max,total,max,status,review,redacted,reason\n"
+                    "alice,alice.ipynb,99_other,4,5,4,5,ok,,0,\n"
+                    "dave,dave.ipynb,99_other,5,5,5,5,ok,,0,\n")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("file,id,name,section\nalice.ipynb,S001,\"Smith, Alice\",A\nbob.ipynb,S002,Bob Jones,A\n"
+                      "carol.ipynb,S003,Carol Wu,B\nerin.ipynb,S004,Erin Ko,B\n")
+    out, canvas = tmp_path / "gradebook.csv", tmp_path / "canvas.csv"
+    argv = ["gradebook", str(term["out"]), str(lab2), "--roster", str(roster), "--out", str(out),
+            "--canvas", str(canvas), "--canvas-assignment", "98_roots=Lab 98 (1234)"]
+    assert main(argv) == 0
+    said = capsys.readouterr()
+    assert "dave.ipynb (99_other)" in said.err, "a file the roster does not know is listed"
+    book = list(csv.DictReader(open(out, newline="", encoding="utf-8")))
+    by_id = {row["id"]: row for row in book}
+    assert by_id["S001"]["98_roots"] == "3" and by_id["S001"]["99_other"] == "4" and by_id["S001"]["total"] == "7"
+    assert by_id["S004"]["98_roots"] == "" and by_id["S004"]["name"] == "Erin Ko", "no submission: empty"
+    assert any(row["name"] == "dave" and row["id"] == "" for row in book), "unknown files are never dropped"
+    with open(canvas, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][:5] == CANVAS_DOCUMENTED and rows[0][5:] == ["Lab 98 (1234)", "99_other"]
+    assert rows[1][0].strip() == "Points Possible" and rows[1][5:] == ["3", "5"]
+    alice = next(r for r in rows[2:] if r[2] == "S001")
+    assert alice == ["Smith, Alice", "", "S001", "", "A", "3", "4"]
+    assert not any(r[0] == "dave" for r in rows), "Canvas matches by ID: unknown files are left out"
+    assert all(len(r) == len(rows[0]) for r in rows)
+
+
+def test_a_bad_roster_is_the_instructors_error(term, tmp_path, capsys):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("who,email\nalice,a@x\n")
+    assert main(["gradebook", str(term["out"]), "--roster", str(roster), "--out", str(tmp_path / "g.csv")]) == 2
+    assert "expected 'student' (or 'file') and 'id'" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 ``regopt labs``
     Write ``labs/NN_topic.ipynb`` from every ``solutions/NN_topic.ipynb``.
+``regopt gradebook grades/*.csv --roster roster.csv --out grades/gradebook.csv [--canvas FILE]``
+    One table per student across the labs (:mod:`regopt.instructor.gradebook`).
 ``regopt labs --check``
     Exit 1 (and say which) if a lab is missing or differs from what its solution
     generates; nothing is written.
@@ -111,6 +113,15 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--check-solution", action="store_true",
                        help="also grade the solution itself first and exit 1 if it misses any point")
     grade.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    book = commands.add_parser("gradebook", help="one table per student across the labs' grade sheets")
+    book.add_argument("sheets", type=Path, nargs="+", help="the labs' grade sheets (grades/lab01.csv ...)")
+    book.add_argument("--roster", type=Path, default=None,
+                      help="CSV with the columns student (or file) and id; name, login, section, canvas_id")
+    book.add_argument("--out", type=Path, required=True, help="the gradebook CSV to write (keyed by student ID)")
+    book.add_argument("--canvas", type=Path, default=None, help="also write Canvas's gradebook import CSV here")
+    book.add_argument("--canvas-assignment", action="append", default=[], metavar="LAB=NAME",
+                      help="the Canvas column of a lab, e.g. '01_penalties=Lab 1 (1234)' (repeatable)")
     return parser
 
 
@@ -224,6 +235,27 @@ def _grade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _gradebook(args: argparse.Namespace) -> int:
+    from . import gradebook
+
+    names = {}
+    for item in args.canvas_assignment:
+        lab, _, name = item.partition("=")
+        if not name:
+            raise gradebook.GradebookError(f"--canvas-assignment {item!r} is invalid; expected LAB=NAME.")
+        names[lab.strip()] = name.strip()
+    book = gradebook.build(args.sheets, args.roster)
+    gradebook.write_plain(book, args.out)
+    print(f"Wrote {args.out}: {len(book.students)} student(s), {len(book.labs)} lab(s) ({', '.join(book.labs)}).")
+    if args.canvas:
+        gradebook.write_canvas(book, args.canvas, names)
+        print(f"Wrote {args.canvas} (Canvas gradebook import: {sum(s.known for s in book.students)} student(s)).")
+    if book.unknown:
+        print(f"{len(book.unknown)} file(s) the roster does not know (kept in {args.out} without an ID, left out "
+              f"of the Canvas file): " + ", ".join(book.unknown), file=sys.stderr)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``regopt`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -237,8 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         from .labs import LabError
 
         try:
-            return _labs(args) if args.command == "labs" else _grade(args)
-        except (InstructorError, LabError, ConfigError, FileNotFoundError) as error:
+            return {"labs": _labs, "grade": _grade, "gradebook": _gradebook}[args.command](args)
+        except (InstructorError, LabError, ConfigError, FileNotFoundError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_INSTRUCTOR_ERROR
     except ImportError as error:  # an extra imported where it is used, missing here
