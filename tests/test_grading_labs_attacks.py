@@ -67,7 +67,9 @@ def test_an_attack_earns_nothing_unflagged_and_leaks_nothing(lab, name, tmp_path
     # the builtins: both are marked for review, neither can be undone from inside the kernel.
     if name not in ("frame_overwrite", "harness_scan"):
         assert float(row["ex1-tests"]) <= float(wrong["ex1-tests"]), row["reason"]
-    if name not in ("frame_leak", "stack_leak"):  # these make exercise 1's function raise (later ones use it)
+    # frame_leak and stack_leak make exercise 1's function raise, harness_scan keeps its re-bound names:
+    # later exercises that use them may fail (the attack costs its author, never another student).
+    if name not in ("frame_leak", "stack_leak", "harness_scan"):
         for test in graded["lab"].tests[1:]:
             assert float(row[test.key]) == test.points, (test.key, row["reason"])
     page = (graded["feedback"] / f"{name}.html").read_text(encoding="utf-8")

@@ -122,9 +122,9 @@ def attack_cells(function: str) -> dict[str, list[str]]:
         "history_leak": ["raise RuntimeError('\\n'.join(In))"],
         "harness_by_name": ["import _regopt_harness\n\n_regopt_harness.reset = lambda: None"],
         "harness_scan": ["import builtins\n\n"
-                         "for key, value in list(vars(builtins).items()):\n"
-                         "    if getattr(value, '__name__', '') == 'reset':\n"
-                         "        setattr(builtins, key, lambda: None)\n"],
+                         "for entry, thing in list(vars(builtins).items()):\n"
+                         "    if getattr(thing, '__name__', '') == 'reset':\n"
+                         "        setattr(builtins, entry, lambda: None)\n"],
     }
 
 
