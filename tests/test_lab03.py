@@ -76,6 +76,31 @@ class InvertedDropout(nn.Module):
 
 EX2_SIGNATURE = "def mc_dropout_predict(model, x, n_samples):\n"
 
+EX3_ENUMERATION = """
+def expected_over_masks(f, shape, p):
+    n = math.prod(shape)
+    masks = all_masks(n)
+    kept = masks.sum(1)
+    probabilities = p**kept * (1 - p) ** (n - kept)
+    return float(sum(weight * f(mask.reshape(shape)) for weight, mask in zip(probabilities, masks)))
+"""
+
+EX3_LOSS = """
+def expected_masked_loss(X, y, w, p):
+    return expected_over_masks(lambda R: (y - (R * X) @ w).pow(2).sum(), X.shape, p)
+"""
+
+EX3_MARGINALIZED = """
+def marginalized_loss(X, y, w, p):
+    gamma = torch.sqrt(torch.diagonal(X.T @ X))
+    return float((y - p * X @ w).pow(2).sum() + p * (1 - p) * (gamma * w).pow(2).sum())
+"""
+
+EX4_FORMULA = """
+def ensemble_mse_formula(v, c, k):
+    return v / k + (k - 1) / k * c
+"""
+
 MISTAKES = {
     "ex1 the drop probability used as the keep probability": ("ex1", "visible", EX1_INIT + """
     def forward(self, h):
@@ -118,6 +143,14 @@ MISTAKES = {
         if not self.training:
             return h
         return h.mul_(torch.bernoulli(torch.full_like(h, self.keep_prob)) / self.keep_prob)
+"""),
+    "ex1 keeps exactly a fraction p of the entries": ("ex1", "hidden", EX1_INIT + """
+    def forward(self, h):
+        if not self.training:
+            return h
+        flat = torch.zeros(h.numel(), dtype=h.dtype)
+        flat[torch.randperm(h.numel())[:round(self.keep_prob * h.numel())]] = 1
+        return h * flat.reshape(h.shape) / self.keep_prob
 """),
     "ex1 no validation of keep_prob": ("ex1", "hidden", """
 class InvertedDropout(nn.Module):
@@ -166,16 +199,51 @@ class InvertedDropout(nn.Module):
     model.train(was_training)
     return total / n_samples
 """),
-    "ex3 every mask weighted equally": ("ex3", "visible", """
+    "ex2 a majority vote instead of averaged probabilities": ("ex2", "hidden", EX2_SIGNATURE + """
+    was_training = model.training
+    model.train()
+    with torch.no_grad():
+        votes = sum(torch.nn.functional.one_hot(model(x).argmax(1), model(x).shape[1]).to(x.dtype)
+                    for _ in range(n_samples))
+    model.train(was_training)
+    return votes / n_samples
+"""),
+    "ex2 a geometric mean instead of the arithmetic mean": ("ex2", "hidden", EX2_SIGNATURE + """
+    was_training = model.training
+    model.train()
+    with torch.no_grad():
+        mean_log = sum(torch.log_softmax(model(x), dim=1) for _ in range(n_samples)) / n_samples
+    model.train(was_training)
+    return torch.softmax(mean_log, dim=1)
+"""),
+    "ex3 the closed form in place of the enumeration": ("ex3", "hidden", EX3_ENUMERATION + """
 def expected_masked_loss(X, y, w, p):
-    masks = all_masks(X.numel(), dtype=X.dtype)
-    predictions = (masks.reshape(-1, *X.shape) * X) @ w
-    return float((y - predictions).pow(2).sum(1).mean())
-
-
+    return marginalized_loss(X, y, w, p)
+""" + EX3_MARGINALIZED),
+    "ex3 a Monte Carlo estimate in place of the enumeration": ("ex3", "visible", """
+def expected_over_masks(f, shape, p):
+    draws = torch.bernoulli(torch.full((20_000, *shape), p, dtype=torch.float64))
+    return float(sum(f(r) for r in draws) / len(draws))
+""" + EX3_LOSS + EX3_MARGINALIZED),
+    "ex3 f at the average mask instead of the average of f": ("ex3", "visible", """
+def expected_over_masks(f, shape, p):
+    return float(f(torch.full(tuple(shape), p, dtype=torch.float64)))
+""" + EX3_LOSS + EX3_MARGINALIZED),
+    "ex3 every mask weighted equally": ("ex3", "visible", """
+def expected_over_masks(f, shape, p):
+    masks = all_masks(math.prod(shape))
+    return float(sum(f(mask.reshape(shape)) for mask in masks) / len(masks))
+""" + EX3_LOSS + EX3_MARGINALIZED),
+    "ex3 p and 1 - p swapped in P(R)": ("ex3", "visible", EX3_ENUMERATION.replace(
+        "p**kept * (1 - p) ** (n - kept)", "(1 - p) ** kept * p ** (n - kept)") + EX3_LOSS + EX3_MARGINALIZED),
+    "ex3 masks not reshaped to the shape asked for": ("ex3", "hidden", EX3_ENUMERATION.replace(
+        "f(mask.reshape(shape))", "f(mask)") + """
+def expected_masked_loss(X, y, w, p):
+    return expected_over_masks(lambda R: (y - (R.reshape(X.shape) * X) @ w).pow(2).sum(), X.shape, p)
+""" + EX3_MARGINALIZED),
+    "ex3 penalty p(1 - p)||Xw||^2 instead of p(1 - p)||Gamma w||^2": ("ex3", "visible", EX3_ENUMERATION + EX3_LOSS + """
 def marginalized_loss(X, y, w, p):
-    gamma = torch.sqrt(torch.diagonal(X.T @ X))
-    return float((y - p * X @ w).pow(2).sum() + p * (1 - p) * (gamma * w).pow(2).sum())
+    return float((y - p * X @ w).pow(2).sum() + p * (1 - p) * (X @ w).pow(2).sum())
 """),
     "ex3 Gamma without the square root": ("ex3", "visible", CELLS["ex3-solution"].replace(
         "torch.sqrt(torch.diagonal(X.T @ X))", "torch.diagonal(X.T @ X)")),
@@ -200,6 +268,36 @@ def simulate_ensemble_mse(v, c, k, n_trials, generator):
     private = math.sqrt(v - c * v) * torch.randn(n_trials, k, generator=generator, dtype=torch.float64)
     return float((shared + private).mean(1).pow(2).mean())
 """),
+    "ex4 the formula in place of the simulation": ("ex4", "visible", EX4_FORMULA + """
+def simulate_ensemble_mse(v, c, k, n_trials, generator):
+    return ensemble_mse_formula(v, c, k)
+"""),
+    "ex4 n_trials ignored": ("ex4", "hidden", EX4_FORMULA + """
+def simulate_ensemble_mse(v, c, k, n_trials, generator):
+    shared = math.sqrt(c) * torch.randn(200_000, 1, generator=generator, dtype=torch.float64)
+    private = math.sqrt(v - c) * torch.randn(200_000, k, generator=generator, dtype=torch.float64)
+    return float((shared + private).mean(1).pow(2).mean())
+"""),
+    "ex4 torch's global generator instead of the argument": ("ex4", "hidden", EX4_FORMULA + """
+def simulate_ensemble_mse(v, c, k, n_trials, generator):
+    shared = math.sqrt(c) * torch.randn(n_trials, 1, dtype=torch.float64)
+    private = math.sqrt(v - c) * torch.randn(n_trials, k, dtype=torch.float64)
+    return float((shared + private).mean(1).pow(2).mean())
+"""),
+    "ex4 private part of variance v instead of v - c": ("ex4", "visible", EX4_FORMULA + """
+def simulate_ensemble_mse(v, c, k, n_trials, generator):
+    shared = math.sqrt(c) * torch.randn(n_trials, 1, generator=generator, dtype=torch.float64)
+    private = math.sqrt(v) * torch.randn(n_trials, k, generator=generator, dtype=torch.float64)
+    return float((shared + private).mean(1).pow(2).mean())
+"""),
+    "ex4 the members' mean squared error instead of the ensemble's": ("ex4", "visible", EX4_FORMULA + """
+def simulate_ensemble_mse(v, c, k, n_trials, generator):
+    shared = math.sqrt(c) * torch.randn(n_trials, 1, generator=generator, dtype=torch.float64)
+    private = math.sqrt(v - c) * torch.randn(n_trials, k, generator=generator, dtype=torch.float64)
+    return float((shared + private).pow(2).mean())
+"""),
+    "ex4 formula without the (k - 1)/k": ("ex4", "visible", CELLS["ex4-solution"].replace(
+        "return v / k + (k - 1) / k * c", "return v / k + c")),
     "ex5 arithmetic mean": ("ex5", "visible", """
 def geometric_mean_prediction(log_predict, n_units, p):
     masks = all_masks(n_units)
@@ -220,6 +318,12 @@ def geometric_mean_prediction(log_predict, n_units, p):
 def weight_scaled_prediction(W, b, x, p):
     return torch.softmax(W @ (p * x) + b, dim=-1)
 """),
+    "ex5 p and 1 - p swapped in P(r)": ("ex5", "visible", CELLS["ex5-solution"].replace(
+        "p**kept * (1 - p) ** (n_units - kept)", "(1 - p) ** kept * p ** (n_units - kept)")),
+    "ex5 the bias scaled by p too": ("ex5", "visible", CELLS["ex5-solution"].replace(
+        "torch.softmax(W @ (p * x) + b, dim=-1)", "torch.softmax(p * (W @ x + b), dim=-1)")),
+    "ex5 log-probabilities averaged but not renormalized": ("ex5", "visible", CELLS["ex5-solution"].replace(
+        "return torch.softmax(mean_log, dim=-1)", "return mean_log.exp()")),
     "ex5 the model at the average mask instead of the average over masks": ("ex5", "hidden", """
 def geometric_mean_prediction(log_predict, n_units, p):
     return torch.softmax(log_predict(torch.full((n_units,), p, dtype=torch.float64)), dim=-1)
