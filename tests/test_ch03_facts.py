@@ -1,9 +1,11 @@
 """The facts chapter 3 (book/03_dropout.ipynb) relies on, recomputed independently.
 
 Each named claim the chapter glues (``bootstrap_unique_fraction``, ``ensemble_mse_formula``,
-``ensemble_mse_simulated``, ``weight_scaling_softmax_gap``, ``dropout_linreg_identity_gap``) is
-checked here with its own code (NumPy loops over masks instead of the chapter's batched torch
-enumeration), within the tolerance the chapter states; so are the identities the prose uses.
+``ensemble_mse_simulated``, ``weight_scaling_softmax_gap``, ``linear_network_gap``,
+``dropout_linreg_identity_gap``, ``stretch_dropout_moves``) is checked here with its own code (NumPy
+loops over masks instead of the chapter's batched torch enumeration), within the tolerance the
+chapter states; so are the identities the prose uses (where weight scaling is exact, what the
+data-scaled ridge penalty does, self-check 6's two ends of p).
 """
 
 from __future__ import annotations
@@ -135,6 +137,113 @@ def test_dropout_linear_regression_minimizer_is_ridge_with_data_scaled_penalty()
     # The test-time weights pw are ridge with penalty (1-p)/p ||X_{:,j}||² on weight j.
     ridge = np.linalg.solve(X.T @ X + (1 - p) / p * gamma_sq, X.T @ y)
     assert np.allclose(p * w, ridge, atol=1e-10)
+
+
+def normalized_geometric_mean(log_probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """exp(sum_r P(r) log P(. | r)), renormalized over the last axis."""
+    mean_log = np.tensordot(weights, log_probs, axes=1)
+    return np.exp(log_softmax(mean_log))
+
+
+def masks_and_weights(n: int, p: float) -> tuple[np.ndarray, np.ndarray]:
+    masks = np.array(list(itertools.product((0.0, 1.0), repeat=n)))
+    kept = masks.sum(axis=1)
+    return masks, p**kept * (1 - p) ** (n - kept)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.3])
+def test_weight_scaling_is_exact_for_a_network_without_nonlinearities(p):
+    # Goodfellow et al. 7.12: deep networks whose hidden layers have no nonlinearity. Dropout on the
+    # 4 inputs and the 5 hidden units of a linear 4-5-3 network, every one of the 2^9 mask pairs.
+    rng = np.random.default_rng(21)
+    U, a, V, b = rng.normal(size=(5, 4)), rng.normal(size=5), 2 * rng.normal(size=(3, 5)), rng.normal(size=3)
+    x = rng.normal(size=4)
+    input_masks, input_weights = masks_and_weights(4, p)
+    hidden_masks, hidden_weights = masks_and_weights(5, p)
+    log_probs, weights = [], []
+    for r1, w1 in zip(input_masks, input_weights):
+        for r2, w2 in zip(hidden_masks, hidden_weights):
+            log_probs.append(log_softmax(V @ (r2 * (U @ (r1 * x) + a)) + b))
+            weights.append(w1 * w2)
+    geometric = normalized_geometric_mean(np.array(log_probs), np.array(weights))
+    scaled = np.exp(log_softmax(V @ (p * (U @ (p * x) + a)) + b))
+    assert np.abs(geometric - scaled).max() <= 1e-10
+    # With a ReLU between the masks and the output the identity fails (the chapter's approximation).
+    relu_log_probs = [
+        log_softmax(V @ (r2 * np.maximum(U @ (r1 * x) + a, 0)) + b) for r1 in input_masks for r2 in hidden_masks
+    ]
+    relu_geometric = normalized_geometric_mean(np.array(relu_log_probs), np.array(weights))
+    relu_scaled = np.exp(log_softmax(V @ (p * np.maximum(U @ (p * x) + a, 0)) + b))
+    assert np.abs(relu_geometric - relu_scaled).max() > 1e-3
+
+
+def test_weight_scaling_is_exact_for_a_conditionally_gaussian_output():
+    # Goodfellow et al. 7.12: regression with output N(y; mu(r), s^2), mu linear in the mask. The
+    # normalized geometric mean of the 2^6 Gaussians, on a grid of y, is N(y; mu(p 1), s^2).
+    rng = np.random.default_rng(8)
+    w, b, x, s, p = rng.normal(size=6), 0.3, rng.normal(size=6), 0.7, 0.4
+    masks, weights = masks_and_weights(6, p)
+    y = np.linspace(-8, 8, 4001)
+    mu = masks @ (w * x) + b  # one mean per mask
+    log_densities = -((y[None, :] - mu[:, None]) ** 2) / (2 * s**2)  # up to a constant
+    geometric = normalized_geometric_mean(log_densities, weights)  # normalized over the grid
+    scaled = np.exp(log_softmax(-((y - (w @ (p * x) + b)) ** 2) / (2 * s**2)))
+    assert np.abs(geometric - scaled).max() <= 1e-12 * scaled.max() + 1e-15
+    # The arithmetic mean of the same Gaussians is a mixture, wider than the weight-scaled one.
+    mixture = weights @ np.exp(log_densities)
+    mixture /= mixture.sum()
+    assert (mixture * (y - (mixture * y).sum()) ** 2).sum() > (scaled * (y - (scaled * y).sum()) ** 2).sum()
+
+
+def dropout_ridge(X: np.ndarray, y: np.ndarray, p: float) -> np.ndarray:
+    gram = X.T @ X
+    return np.linalg.solve(gram + (1 - p) / p * np.diag(np.diag(gram)), X.T @ y)
+
+
+def test_dropout_ridge_is_ordinary_ridge_on_normalized_features_and_ignores_feature_scales():
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(40, 4)) * np.array([0.2, 1.0, 3.0, 10.0])
+    X[:, 2] += 0.8 * X[:, 1]  # correlated features
+    y = X @ rng.normal(size=4) + rng.normal(size=40)
+    p = 0.5
+    w = dropout_ridge(X, y, p)
+    # In normalized coordinates z_j = X_j / ||X_j||, u_j = ||X_j|| w_j: ridge with lambda = (1-p)/p.
+    norms = np.linalg.norm(X, axis=0)
+    Z = X / norms
+    u = np.linalg.solve(Z.T @ Z + (1 - p) / p * np.eye(4), Z.T @ y)
+    assert np.allclose(norms * w, u, atol=1e-10)
+    # Stretching a feature leaves the fitted predictions unchanged (the weight absorbs the factor)...
+    stretch = np.array([50.0, 1.0, 1.0, 0.1])
+    assert np.allclose((X * stretch) @ dropout_ridge(X * stretch, y, p), X @ w, atol=1e-9)
+
+    # ... which ridge with one lambda for every weight does not do.
+    def one_lambda(A):
+        return np.linalg.solve(A.T @ A + 10.0 * np.eye(4), A.T @ y)
+
+    assert np.abs((X * stretch) @ one_lambda(X * stretch) - X @ one_lambda(X)).max() > 1e-2
+
+
+def test_dropout_ridge_scales_orthogonal_features_by_exactly_p_whatever_their_scale():
+    rng = np.random.default_rng(10)
+    Q, _ = np.linalg.qr(rng.normal(size=(30, 4)))
+    X = Q * np.array([0.1, 1.0, 5.0, 40.0])  # orthogonal columns of very different norms
+    y = rng.normal(size=30)
+    w_ols = np.linalg.solve(X.T @ X, X.T @ y)
+    for p in (0.2, 0.5, 0.9):
+        assert np.allclose(dropout_ridge(X, y, p) / w_ols, p, atol=1e-10)
+
+
+def test_dropout_penalty_at_both_ends_of_p_self_check_6():
+    # The penalty p(1-p)||Γw||² on the training-time weights vanishes at both ends of p; the ridge
+    # strength (1-p)/p on the test-time weights vanishes only as p -> 1 and drives them to 0 as p -> 0.
+    rng = np.random.default_rng(12)
+    X, y, w = rng.normal(size=(20, 3)), rng.normal(size=20), rng.normal(size=3)
+    gamma_sq = np.diag(X.T @ X)
+    for p in (1e-6, 1 - 1e-6):
+        assert p * (1 - p) * (gamma_sq * w**2).sum() < 1e-4
+    norms = [np.linalg.norm(dropout_ridge(X, y, p)) for p in (0.999999, 0.5, 0.1, 1e-3, 1e-6)]
+    assert np.linalg.norm(dropout_ridge(X, y, 0.999999) - np.linalg.solve(X.T @ X, X.T @ y)) < 1e-4
+    assert all(a > b for a, b in zip(norms, norms[1:])) and norms[-1] < 1e-4
 
 
 # --- 4. MNIST (the smallest setting where the claim robustly holds) -----------------------
