@@ -9,6 +9,7 @@ per-student folders are read.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -206,3 +207,86 @@ def test_a_bad_roster_is_the_instructors_error(term, tmp_path, capsys):
     roster.write_text("who,email\nalice,a@x\n")
     assert main(["gradebook", str(term["out"]), "--roster", str(roster), "--out", str(tmp_path / "g.csv")]) == 2
     assert "expected 'student' (or 'file') and 'id'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- written answers (issue 27 item 2)
+
+WRITTEN_PROMPT = "## Exercise 3: why\nWhy does `root` need `x >= 0`? Answer in a sentence or two."
+
+
+def written_lab() -> nbformat.NotebookNode:
+    """The small lab with a written answer (nbgrader's manually graded markdown cell) after exercise 2."""
+    nb = minilab.mini_solution()
+    answer = nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nA negative number has no real square root: "
+                                           "x ** 0.5 is complex there.\n### END SOLUTION")
+    answer.metadata["nbgrader"] = {"grade": True, "solution": True, "grade_id": "ex3-written", "points": 2,
+                                   "locked": False, "schema_version": 3, "task": False}
+    answer.metadata["regopt"] = {"rubric": "1 point: no real root for x < 0. 1 point: ** 0.5 gives a complex."}
+    nb.cells += [nbformat.v4.new_markdown_cell(WRITTEN_PROMPT), answer]
+    return nb
+
+
+def test_written_answers_are_collected_reviewed_and_merged(tmp_path, capsys):
+    solution, solved = minilab.write_solution(tmp_path, written_lab())
+    lab = grading.load_solution(solution)
+    assert [w.key for w in lab.written] == ["ex3-written"] and lab.max_points == 5
+    position = next(i for i, c in enumerate(solved.cells) if c.metadata.get("nbgrader", {}).get("grade_id")
+                    == "ex3-written")
+    from regopt.instructor import course, labs
+
+    student_lab = labs.generate_lab(solution, course.course_info(ROOT))
+    assert "YOUR ANSWER HERE" in student_lab.cells[position].source, "the lab holds the stub"
+    assert "no real square root" not in nbformat.writes(student_lab), "and never the model answer"
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    alice = nbformat.from_dict(json.loads(nbformat.writes(solved)))
+    alice.cells[position].source = "Because sqrt of a negative is not real."
+    nbformat.write(alice, subs / "alice.ipynb")
+    bob = nbformat.from_dict(json.loads(nbformat.writes(solved)))
+    for cell in bob.cells:
+        cell.metadata = {}  # Colab lost the metadata: the answer is found by position
+    bob.cells[position].source = "Roots of negatives are complex."
+    nbformat.write(bob, subs / "bob.ipynb")
+    out = tmp_path / "grades" / "lab98.csv"
+    assert main(["grade", str(solution), str(subs), "--out", str(out), *LIMITS]) == 0
+    said = capsys.readouterr().out
+    assert "regopt merge-written" in said
+    sheet = rows(out)
+    assert sheet["alice.ipynb"]["ex3-written"] == "" and sheet["alice.ipynb"]["by hand"] == "ex3-written (2)"
+    assert sheet["alice.ipynb"]["total"] == "3" and sheet["alice.ipynb"]["max"] == "5"
+    folder = out.parent / "written" / "98_roots"
+    page = (folder / "ex3-written.html").read_text()
+    assert "sqrt of a negative is not real" in page and "Roots of negatives are complex" in page
+    assert "1 point: no real root" in page, "the rubric beside the answers"
+    review = list(csv.DictReader(open(folder / "ex3-written.csv", newline="", encoding="utf-8")))
+    assert [r["file"] for r in review] == ["alice.ipynb", "bob.ipynb"] and all(r["points"] == "" for r in review)
+    for r in review:
+        r["points"], r["comment"] = ("2", "Right.") if r["file"] == "alice.ipynb" else ("", "")
+    with open(folder / "ex3-written.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, list(review[0]))
+        writer.writeheader()
+        writer.writerows(review)
+    assert main(["merge-written", str(solution), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "Merged 1 written answer(s)" in said and "1 answer(s) still to grade" in said
+    sheet = rows(out)
+    assert sheet["alice.ipynb"]["ex3-written"] == "2" and sheet["alice.ipynb"]["total"] == "5"
+    assert sheet["alice.ipynb"]["by hand"] == "" and sheet["bob.ipynb"]["by hand"] == "ex3-written (2)"
+    alice_page = (out.parent / "feedback" / "98_roots" / "alice.html").read_text()
+    assert "Right." in alice_page and "Score: 5 / 5" in alice_page
+    assert main(["merge-written", str(solution), "--out", str(out)]) == 0  # merging twice changes nothing
+    assert rows(out)["alice.ipynb"]["total"] == "5"
+
+
+def test_a_written_point_out_of_range_is_the_instructors_error(tmp_path, capsys):
+    solution, solved = minilab.write_solution(tmp_path, written_lab())
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(solved, subs / "alice.ipynb")
+    out = tmp_path / "g.csv"
+    assert main(["grade", str(solution), str(subs), "--out", str(out), *LIMITS]) == 0
+    sheet = tmp_path / "written" / "98_roots" / "ex3-written.csv"
+    sheet.write_text(sheet.read_text().replace("alice.ipynb,,2", "alice.ipynb,3,2"))
+    capsys.readouterr()
+    assert main(["merge-written", str(solution), "--out", str(out)]) == 2
+    assert "points='3'" in capsys.readouterr().err

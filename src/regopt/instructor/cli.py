@@ -2,6 +2,9 @@
 
 ``regopt labs``
     Write ``labs/NN_topic.ipynb`` from every ``solutions/NN_topic.ipynb``.
+``regopt merge-written SOLUTION --out grades/lab01.csv``
+    Put the points and comments given to the written answers into the grade sheet and
+    the feedback pages (:mod:`regopt.instructor.written`).
 ``regopt gradebook grades/*.csv --roster roster.csv --out grades/gradebook.csv [--canvas FILE]``
     One table per student across the labs (:mod:`regopt.instructor.gradebook`).
 ``regopt labs --check``
@@ -114,6 +117,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="also grade the solution itself first and exit 1 if it misses any point")
     grade.add_argument("--quiet", action="store_true", help="no progress lines")
 
+    merge = commands.add_parser("merge-written", help="put the points and comments of the written answers' "
+                                                      "sheets into the grade sheet and the feedback pages")
+    merge.add_argument("solution", type=Path, help="the solution notebook")
+    merge.add_argument("--out", type=Path, required=True, help="the lab's grade sheet (written by regopt grade)")
+    merge.add_argument("--feedback-dir", type=Path, default=None,
+                       help="the lab's feedback pages (default: feedback/LAB/ beside --out)")
+
     book = commands.add_parser("gradebook", help="one table per student across the labs' grade sheets")
     book.add_argument("sheets", type=Path, nargs="+", help="the labs' grade sheets (grades/lab01.csv ...)")
     book.add_argument("--roster", type=Path, default=None,
@@ -158,7 +168,7 @@ def _check_solution(args: argparse.Namespace, options: dict) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "solution.ipynb").write_bytes(args.solution.read_bytes())
         [own] = grading.grade_folder(args.solution, tmp, notice=lambda line: None, **options)
-    if own.total < own.max_points or own.status != "ok":
+    if own.total + sum(o.max_points for o in own.by_hand) < own.max_points or own.status != "ok":
         print(f"error: the solution scores {own.total} / {own.max_points} on its own tests "
               f"(status {own.status}: {own.reason}); fix it or raise the time limits.", file=sys.stderr)
         return False
@@ -214,6 +224,12 @@ def _grade(args: argparse.Namespace) -> int:
                                    notice=lambda line: print(line, file=sys.stderr), **options)
     pages_before = {p.name for p in feedback_dir.glob("*.html")} if feedback_dir.is_dir() else set()
     pages = feedback.write_feedback(results, lab, feedback_dir)  # first: its last check counts redactions
+    if lab.written:
+        from . import written
+
+        review = written.write_review(results, lab, written.written_dir(args.out, lab))
+        print(f"Wrote {len(review) // 2} written question(s) to grade by hand: "
+              + ", ".join(str(p) for p in review) + "; fill the .csv, then run regopt merge-written.")
     rows, updated, added = feedback.merge_results(kept, results)
     feedback.write_csv(rows, lab, args.out)
     summary_path = feedback.write_summary(rows, lab, args.out.with_suffix(".html"))
@@ -232,6 +248,23 @@ def _grade(args: argparse.Namespace) -> int:
     if not any(grading.was_graded(result) for result in results):
         print("error: not a single submission could be graded; see the reason column.", file=sys.stderr)
         return EXIT_FAILED_CHECK
+    return EXIT_OK
+
+
+def _merge_written(args: argparse.Namespace) -> int:
+    from . import grading, written
+
+    lab = grading.load_solution(args.solution)
+    if not lab.written:
+        raise grading.InstructorError(f"{args.solution} has no written answer to merge.")
+    if not args.out.is_file():
+        raise grading.InstructorError(f"--out {str(args.out)!r} does not exist; run regopt grade first.")
+    feedback_dir = args.feedback_dir or args.out.parent / "feedback" / lab.path.stem
+    merged, pages, missing = written.merge(lab, args.out, feedback_dir)
+    print(f"Merged {merged} written answer(s) into {args.out} and its summary; updated {pages} feedback page(s) "
+          f"in {feedback_dir}/.")
+    if missing:
+        print(f"{len(missing)} answer(s) still to grade by hand (no points in the sheet): " + ", ".join(missing))
     return EXIT_OK
 
 
@@ -269,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         from .labs import LabError
 
         try:
-            return {"labs": _labs, "grade": _grade, "gradebook": _gradebook}[args.command](args)
+            return {"labs": _labs, "grade": _grade, "gradebook": _gradebook,
+                    "merge-written": _merge_written}[args.command](args)
         except (InstructorError, LabError, ConfigError, FileNotFoundError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_INSTRUCTOR_ERROR

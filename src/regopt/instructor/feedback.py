@@ -46,9 +46,10 @@ def format_points(value: float) -> str:
 def sheet_header(lab: SolutionLab) -> list[str]:
     """The columns of a lab's grade sheet."""
     header = ["student", "file", "lab"]
-    for test in lab.tests:
+    for test in lab.graded:
         header += [test.key, f"{test.key} max"]
-    return header + ["total", "max", "status", "review", "redacted", "reason"]
+    by_hand = ["by hand"] if lab.written else []  # written answers still to be graded by a person
+    return header + ["total", "max", *by_hand, "status", "review", "redacted", "reason"]
 
 
 def read_sheet(path: str | Path, lab: SolutionLab) -> list[GradeResult]:
@@ -73,7 +74,8 @@ def read_sheet(path: str | Path, lab: SolutionLab) -> list[GradeResult]:
                          f"of {lab.path.stem})")
     results = []
     for row in rows:
-        outcomes = [TestOutcome(t.key, float(row[t.key]), t.points) for t in lab.tests]
+        outcomes = [TestOutcome(t.key, float(row[t.key] or 0), t.points, pending=row[t.key] == "")
+                    for t in lab.graded]
         results.append(GradeResult(row["student"], row["file"], row["status"], row["reason"], outcomes,
                                    float(row["max"]), lab=row["lab"], redacted=int(row["redacted"] or 0)))
     return results
@@ -91,18 +93,19 @@ def write_csv(results: list[GradeResult], lab: SolutionLab, path: str | Path) ->
     """The grade sheet (see the module documentation for its columns)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tests = lab.tests
     header = sheet_header(lab)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for r in results:
-            points = {o.grade_id: o.points for o in r.outcomes}
+            points = {o.grade_id: ("" if o.pending else format_points(o.points)) for o in r.outcomes}
             row = [r.student, r.file, lab.path.stem]
-            for test in tests:
-                row += [format_points(points.get(test.key, 0.0)), format_points(test.points)]
-            row += [format_points(r.total), format_points(r.max_points), r.status, "yes" if r.review else "",
-                    str(r.redacted), r.reason]
+            for test in lab.graded:
+                row += [points.get(test.key, "0"), format_points(test.points)]
+            row += [format_points(r.total), format_points(r.max_points)]
+            if lab.written:
+                row.append(", ".join(f"{o.grade_id} ({format_points(o.max_points)})" for o in r.by_hand))
+            row += [r.status, "yes" if r.review else "", str(r.redacted), r.reason]
             writer.writerow(row)
 
 
@@ -116,14 +119,14 @@ def _feedback_name(result: GradeResult, taken: set[str]) -> str:
 
 def _titles(lab: SolutionLab) -> dict[str, str]:
     """Test grade id -> the exercise's title as the student reads it (the id when there is none)."""
-    return {t.key: t.title or t.key for t in lab.tests}
+    return {t.key: t.title or t.key for t in lab.graded}
 
 
 def _outcome_rows(result: GradeResult, lab: SolutionLab) -> str:
     e, titles = html.escape, _titles(lab)
     return "".join(
         f"<tr><td>{e(titles.get(o.grade_id, o.grade_id))}</td>"
-        f"<td>{format_points(o.points)} / {format_points(o.max_points)}</td>"
+        f"<td>{'to be graded' if o.pending else format_points(o.points)} / {format_points(o.max_points)}</td>"
         f"<td class='{o.visible.replace(' ', '-')}'>{e(o.visible)}</td>"
         f"<td class='{o.hidden.replace(' ', '-')}'>{e(o.hidden)}</td></tr>" for o in result.outcomes)
 
@@ -139,6 +142,23 @@ def _details(result: GradeResult, lab: SolutionLab) -> str:
         items = "".join(f"<pre>{e(_ANSI.sub('', text))}</pre>" for text in result.cell_errors)
         parts.append(f"<h3>Errors in your cells</h3>{items}")
     return ("<h2>What failed</h2>" + "".join(parts)) if parts else ""
+
+
+def written_region(grade_id: str, body: str) -> str:
+    """The part of a page that merging a written answer's points replaces (see grading.written)."""
+    return f"<!--written:{grade_id}-->{body}<!--/written:{grade_id}-->"
+
+
+def _written(result: GradeResult, lab: SolutionLab) -> str:
+    if not lab.written:
+        return ""
+    parts = []
+    for w in lab.written:
+        answer = result.written.get(w.key, "")
+        shown = f"<pre>{html.escape(answer)}</pre>" if answer else "<p>(no answer)</p>"
+        parts.append(f"<h3>{html.escape(w.title or w.key)}</h3>{shown}" + written_region(
+            w.key, f"<p>To be graded by your instructor ({format_points(w.points)} points).</p>"))
+    return "<h2>Written answers</h2>" + "".join(parts)
 
 
 def _noticed(result: GradeResult) -> str:
@@ -184,6 +204,7 @@ its hidden checks (run on inputs you have not seen) all pass.</p>
 {_outcome_rows(result, lab)}
 </table>
 {_noticed(result)}
+{_written(result, lab)}
 {_details(result, lab)}
 </body></html>
 """

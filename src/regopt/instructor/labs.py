@@ -143,6 +143,19 @@ def check_solution(nb: NotebookNode, path: str | Path = "<solution>") -> None:
                 check_forbidden_list(extra["forbidden"])
             except ValueError as error:
                 raise LabError(f"{path}: {_describe(cell, index)}: {error}") from None
+        if is_grade and is_solution and cell.cell_type == "markdown":
+            # A written answer (nbgrader's manually graded answer cell): points, a model answer in a
+            # solution region, and optionally regopt.rubric; graded by a person, see grading.written.
+            value = meta.get("points")
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise LabError(f"{path}: written answer {meta.get('grade_id')!r} has points={value!r}; "
+                               "expected a positive number.")
+            if not solution_regions:
+                raise LabError(f"{path}: written answer {meta.get('grade_id')!r} has no {SOLUTION_BEGIN!r} ... "
+                               f"{SOLUTION_END!r} region holding the model answer.")
+            if not isinstance(extra.get("rubric", ""), str):
+                raise LabError(f"{path}: written answer {meta.get('grade_id')!r}: regopt.rubric must be text.")
+            continue
         if is_grade and is_solution:
             raise LabError(
                 f"{path}: {_describe(cell, index)} is both an answer cell (solution: true) and a test cell "
@@ -166,8 +179,8 @@ def check_solution(nb: NotebookNode, path: str | Path = "<solution>") -> None:
                 )
             if cell.cell_type != "code":
                 raise LabError(
-                    f"{path}: {_describe(cell, index)} is a markdown answer cell; only code answers are "
-                    "autograded by regopt."
+                    f"{path}: {_describe(cell, index)} is a markdown answer cell without grade: true; a written "
+                    "answer is a markdown cell with solution: true, grade: true and its points (graded by hand)."
                 )
             answers += 1
         if is_grade:

@@ -45,6 +45,8 @@ class Alignment:
     forbidden: dict[str, list[str]] = field(default_factory=dict)
     #: The name the grader's harness has in this submission's kernel (drawn by ``add_harness``).
     harness_name: str = ""
+    #: Written answers (grade id -> the student's markdown; "" when left as distributed or not found).
+    written: dict[str, str] = field(default_factory=dict)
 
     def add(self, status: str, message: str) -> None:
         self.problems.setdefault(status, []).append(message)
@@ -132,6 +134,7 @@ class _Match:
     answer_choice: dict[int, int | None] = field(default_factory=dict)
     found_tests: set[int] = field(default_factory=set)
     extras: list[int] = field(default_factory=list)
+    written_at: dict[int, int] = field(default_factory=dict)  # written answer's solution index -> position
 
 
 def _find_landmarks(m: _Match) -> None:
@@ -139,7 +142,7 @@ def _find_landmarks(m: _Match) -> None:
     by_id = {c.grade_id: c for c in m.lab.cells if c.grade_id}
     by_text: dict[tuple[str, str], list[SolutionCell]] = {}
     for sol in m.lab.cells:
-        if sol.role != "answer":
+        if sol.role not in ("answer", "written"):
             for text in {normalize_source(sol.lab_source), normalize_source(sol.source)}:
                 if text:
                     by_text.setdefault((sol.cell_type, text), []).append(sol)
@@ -149,6 +152,9 @@ def _find_landmarks(m: _Match) -> None:
         sol = by_id.get(grade_id) if isinstance(grade_id, str) else None
         if sol is not None and sol.cell_type == cell.cell_type:
             m.has_metadata = True
+            if sol.role == "written":
+                m.written_at.setdefault(sol.index, position)
+                continue
             if sol.role == "answer":
                 m.answer_claims.setdefault(sol.index, []).append(position)
             else:
@@ -310,6 +316,24 @@ def _assemble(m: _Match, attached: dict[int, list[GradedCell]]) -> None:
         out.extend(attached.get(sol.index, []))
 
 
+def _written_answers(m: _Match) -> None:
+    """Each written answer: the markdown cell with its grade id, else the last free markdown cell
+    between the landmarks around it (a notebook that lost its metadata)."""
+    for sol in m.lab.written:
+        position = m.written_at.get(sol.index)
+        if position is None:
+            before = [i for i in sorted(m.anchors) if i < sol.index]
+            after = [i for i in sorted(m.anchors) if i > sol.index]
+            low = m.anchors[before[-1]] if before else -1
+            high = m.anchors[after[0]] if after else len(m.cells)
+            free = [p for p in range(low + 1, high) if m.cells[p].cell_type == "markdown"
+                    and p not in m.landmark_of and p not in m.written_at.values()]
+            position = free[-1] if free else None
+        text = m.cells[position].source.strip() if position is not None else ""
+        unchanged = normalize_source(text) == normalize_source(sol.lab_source)
+        m.alignment.written[sol.key] = "" if unchanged else text
+
+
 def build_graded_notebook(lab: SolutionLab, submission: Submission) -> Alignment:
     """Assemble the cells to run for ``submission`` (see the matching rule in the package documentation)."""
     assert submission.nb is not None
@@ -321,6 +345,7 @@ def build_graded_notebook(lab: SolutionLab, submission: Submission) -> Alignment
         return m.alignment
     _answers_with_metadata(m)
     _answers_without_metadata(m)
+    _written_answers(m)
     _remaining_cells(m)
     attached = _attached(m)
     if not m.has_metadata and "metadata-stripped" not in m.alignment.problems:

@@ -89,6 +89,8 @@ class TestOutcome:
     visible: str = "not run"  # "passed", "failed", "not run"
     hidden: str = "none"  # "passed", "failed", "not run", "none" (no hidden part)
     errors: list[str] = field(default_factory=list)
+    #: A written answer whose points a person has not given yet.
+    pending: bool = False
 
 
 @dataclass
@@ -107,6 +109,8 @@ class GradeResult:
     lab: str = ""
     #: Lines of hidden test code the grader took out of this student's feedback.
     redacted: int = 0
+    #: Written answers: grade id -> the student's text ("" when not answered).
+    written: dict[str, str] = field(default_factory=dict)
     #: Reads every text for the student against the hidden source (see :mod:`.redaction`).
     redactor: Redactor | None = field(default=None, repr=False, compare=False)
 
@@ -119,13 +123,23 @@ class GradeResult:
     def total(self) -> float:
         return sum(o.points for o in self.outcomes)
 
+    @property
+    def by_hand(self) -> list[TestOutcome]:
+        """The written answers still to be graded by a person."""
+        return [o for o in self.outcomes if o.pending]
+
 
 def test_outcomes(lab: SolutionLab, alignment: Alignment | None, state: dict | None,
                   redact: Redactor | None = None) -> list[TestOutcome]:
     redact = redact or Redactor(lab.hidden_lines, lab.public_texts)
     outcomes = {t.grade_id or t.key: TestOutcome(t.key, 0.0, t.points) for t in lab.tests}
+    written = [TestOutcome(w.key, 0.0, w.points, visible="by hand", pending=True) for w in lab.written]
+    order = {c.key: i for i, c in enumerate(lab.graded)}
+
+    def ordered(items: list[TestOutcome]) -> list[TestOutcome]:
+        return sorted(items, key=lambda o: order.get(o.grade_id, 0))
     if alignment is None or state is None:
-        return list(outcomes.values())
+        return ordered([*outcomes.values(), *written])
     results = state.get("cells", [])
     numbers = _own_numbers(alignment, state)
     parts: dict[str, list[tuple[GradedCell, dict]]] = {}
@@ -168,7 +182,7 @@ def test_outcomes(lab: SolutionLab, alignment: Alignment | None, state: dict | N
         for why in alignment.forbidden.get(key, []):
             outcome.points = 0.0
             outcome.errors.insert(0, f"forbidden: {why}; these tests score 0.")
-    return list(outcomes.values())
+    return ordered([*outcomes.values(), *written])
 
 
 def _own_numbers(alignment: Alignment, state: dict):
@@ -277,7 +291,8 @@ def finish(lab: SolutionLab, submission: Submission, alignment: Alignment | None
                                         for m in problems[s]), *(f"note: {n}" for n in notes)]))
     return GradeResult(student=submission.student, file=submission.path.name, status=status,
                        reason=reason, outcomes=outcomes, max_points=lab.max_points, seconds=seconds,
-                       cell_errors=errors, lab=lab.path.stem, redacted=redact.count, redactor=redact)
+                       cell_errors=errors, lab=lab.path.stem, redacted=redact.count, redactor=redact,
+                       written=dict(alignment.written) if alignment is not None else {})
 
 
 def _attempted(lab: SolutionLab, alignment: Alignment) -> bool:
@@ -285,7 +300,7 @@ def _attempted(lab: SolutionLab, alignment: Alignment) -> bool:
     from .solution import normalize_source
 
     stubs = {c.grade_id: normalize_source(c.lab_source) for c in lab.cells if c.role == "answer"}
-    return any(c.role == "extra" and c.source.strip() for c in alignment.cells) or any(
+    return any(alignment.written.values()) or any(c.role == "extra" and c.source.strip() for c in alignment.cells) or any(
         c.role == "answer" and normalize_source(c.source) != stubs.get(c.grade_id) for c in alignment.cells)
 
 

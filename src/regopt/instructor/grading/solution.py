@@ -27,7 +27,7 @@ class SolutionCell:
 
     index: int
     cell_type: str
-    role: str  # "answer", "test" or "context"
+    role: str  # "answer", "test", "written" (a markdown answer graded by hand) or "context"
     grade_id: str | None
     source: str
     lab_source: str
@@ -36,6 +36,8 @@ class SolutionCell:
     forbidden: list[str] = field(default_factory=list)
     #: For a test cell: the exercise's title, from the last heading before it ("Exercise 2: ...").
     title: str = ""
+    #: For a written answer: what the grader looks for (``regopt.rubric`` metadata).
+    rubric: str = ""
 
     @property
     def key(self) -> str:
@@ -56,8 +58,18 @@ class SolutionLab:
         return [c for c in self.cells if c.role == "test"]
 
     @property
+    def graded(self) -> list[SolutionCell]:
+        """Test cells and written answers, in the notebook's order: the columns of the grade sheet."""
+        return [c for c in self.cells if c.role in ("test", "written")]
+
+    @property
+    def written(self) -> list[SolutionCell]:
+        """The written answers, graded by hand (markdown answer cells with points)."""
+        return [c for c in self.cells if c.role == "written"]
+
+    @property
     def max_points(self) -> float:
-        return sum(c.points for c in self.tests)
+        return sum(c.points for c in self.tests) + sum(c.points for c in self.written)
 
     @property
     def public_texts(self) -> list[str]:
@@ -89,12 +101,15 @@ def load_solution(path: str | Path) -> SolutionLab:
             headings = [line.lstrip("#").strip() for line in cell.source.splitlines() if line.startswith("##")]
             heading = _POINTS.sub("", headings[-1]).strip() if headings else heading
         meta = cell.metadata.get("nbgrader", {}) or {}
-        role = "answer" if meta.get("solution") else "test" if meta.get("grade") else "context"
+        role = ("written" if meta.get("solution") and meta.get("grade") and cell.cell_type == "markdown" else
+                "answer" if meta.get("solution") else "test" if meta.get("grade") else "context")
         forbidden = (cell.metadata.get("regopt") or {}).get("forbidden", []) if role == "test" else []
         cells.append(SolutionCell(index=index, cell_type=cell.cell_type, role=role,
                                   grade_id=meta.get("grade_id"), source=cell.source,
                                   lab_source=lab_cell.source, points=float(meta.get("points", 0) or 0),
-                                  forbidden=list(forbidden), title=heading if role == "test" else ""))
+                                  forbidden=list(forbidden), title=heading if role in ("test", "written") else "",
+                                  rubric=str((cell.metadata.get("regopt") or {}).get("rubric", ""))
+                                  if role == "written" else ""))
         if role == "test":
             for part_hidden, part in split_hidden(cell.source):
                 if part_hidden:
