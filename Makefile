@@ -15,7 +15,7 @@ endif
 # Keep pytest's kernels and the build's kernels on the venv's Python.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: book pdf test labs lint bench screenshots release clean help
+.PHONY: book pdf test labs lint bench screenshots release student-edition clean help
 
 help:
 	@echo "make book         - build the website into _build/html (executed chapters are cached)"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench        - run every benchmark in benchmarks/"
 	@echo "make screenshots  - a PNG of every page of _build/html, light and dark, in _build/screenshots"
 	@echo "make release VERSION=X.Y.Z - tag a release the labs' Colab set-up cells install"
+	@echo "make student-edition DIR=../student - the repository students see, without solutions"
 
 # constraints.txt pins torch 2.14.1 / torchvision 0.29.1 (which this machine holds
 # on disk) and everything else; the package's own requirements stay unpinned for Colab.
@@ -71,6 +72,10 @@ screenshots: $(STAMP)
 
 release: $(STAMP)
 	$(BIN)/python scripts/release.py $(VERSION)
+
+# The repository students see (no solutions, no hidden tests), written into the empty folder DIR.
+student-edition: $(STAMP)
+	$(BIN)/python scripts/release.py --student-edition $(DIR)
 
 clean:
 	rm -rf _build .pytest_cache

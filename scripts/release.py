@@ -24,6 +24,16 @@ pushed alone). ``python scripts/release.py --restore-tags`` puts back, on each c
 
 A fork points the course at itself by editing ``repository.url`` in
 ``_config.yml`` and running this script (see README.md, "Teaching from a fork").
+
+The student edition
+-------------------
+``python scripts/release.py --student-edition DIR`` (``make student-edition DIR=...``) writes
+into the empty folder ``DIR`` the repository students see: the committed tree without
+``solutions/``, without the grader's test submissions and the tests that hold answers or
+hidden tests, and without any other file in which a line of a solution's answers or hidden
+tests is found (each one left out is listed). ``repository.url`` in ``_config.yml`` is
+the student repository (the badges, the set-up cells and the website's buttons point there);
+push ``DIR`` there, and keep this repository, with its solutions, private.
 """
 
 from __future__ import annotations
@@ -114,13 +124,98 @@ def restore_tags() -> list[str]:
     return made
 
 
+#: Never in the student edition: the solutions, and the instructor's tests and submissions made from them.
+PRIVATE = ("solutions/", "tests/submissions/", "tests/test_grading", "tests/minilab.py", "tests/test_lab",
+           "tests/labexec.py", "benchmarks/bench_grading.py")
+
+
+def _squeeze(line: str) -> str:
+    return "".join(line.split())
+
+
+def _cell_texts(path: Path) -> str:
+    """A file's text as a reader sees it (a notebook's cell sources, not its JSON escapes)."""
+    import json
+
+    raw = path.read_text(encoding="utf-8")
+    if path.suffix == ".ipynb":
+        try:
+            return "\n".join("".join(c.get("source", "")) if isinstance(c.get("source"), list) else
+                             str(c.get("source", "")) for c in json.loads(raw).get("cells", []))
+        except (ValueError, AttributeError):
+            return raw
+    return raw
+
+
+def secret_lines(root: Path = ROOT) -> set[str]:
+    """Lines of the solutions' answers and hidden tests (whitespace removed) that students never see."""
+    sys.path.insert(0, str(root / "src"))
+    from regopt.instructor import labs
+
+    secret: set[str] = set()
+    for solution in sorted((root / "solutions").glob("*.ipynb")):
+        inside = False
+        for line in _cell_texts(solution).splitlines():
+            if labs.SOLUTION_BEGIN in line or labs.HIDDEN_BEGIN in line:
+                inside = True
+            elif labs.SOLUTION_END in line or labs.HIDDEN_END in line:
+                inside = False
+            elif inside and len(_squeeze(line)) >= 12:
+                secret.add(_squeeze(line))
+    return secret - public_lines(root)
+
+
+def public_lines(root: Path = ROOT) -> set[str]:
+    """What students get anyway: the labs, the chapters and the package (whose tested functions the
+    hidden tests compare with); a line of a solution found only elsewhere is a secret."""
+    shown = [*(root / "labs").glob("*.ipynb"), *(root / "book").glob("*.ipynb"), *(root / "src").rglob("*.py")]
+    return {_squeeze(line) for path in shown for line in _cell_texts(path).splitlines()}
+
+
+def student_edition(target: Path, root: Path = ROOT) -> tuple[list[str], list[str]]:
+    """Write the student edition of the committed tree into ``target``; (files written, files left out)."""
+    target = Path(target)
+    if target.exists() and any(target.iterdir()):
+        raise ReleaseError(f"{target} is not empty; the student edition goes into a new folder.")
+    files = run("git", "-C", str(root), "ls-files", "-z").stdout.split("\0")
+    secret = secret_lines(root)
+    written, left_out = [], []
+    for name in sorted(f for f in files if f):
+        source = root / name
+        if name.startswith(PRIVATE) or not source.is_file():
+            left_out.append(name) if source.is_file() else None
+            continue
+        try:
+            text = _cell_texts(source)
+        except UnicodeDecodeError:
+            text = ""
+        if any(_squeeze(line) in secret for line in text.splitlines()):
+            left_out.append(name)
+            continue
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(source.read_bytes())
+        written.append(name)
+    return written, left_out
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--student-edition":
+        try:
+            written, left_out = student_edition(Path(argv[1]))
+        except ReleaseError as error:
+            print(f"release: {error}", file=sys.stderr)
+            return 1
+        print(f"Wrote the student edition to {argv[1]}: {len(written)} files; left out {len(left_out)} "
+              f"(solutions, hidden tests, the grader's tests): " + ", ".join(left_out))
+        return 0
     if argv == ["--restore-tags"]:
         made = restore_tags()
         print("restored: " + " ".join(made) if made else "every release commit has its tag")
         return 0
     if len(argv) != 1:
-        print("usage: make release VERSION=MAJOR.MINOR.PATCH   (or: scripts/release.py --restore-tags)", file=sys.stderr)
+        print("usage: make release VERSION=MAJOR.MINOR.PATCH   (or: scripts/release.py --restore-tags, "
+              "scripts/release.py --student-edition DIR)", file=sys.stderr)
         return 2
     try:
         tag = release(argv[0])
