@@ -98,7 +98,8 @@ def load_solution(path: str | Path) -> SolutionLab:
     cells, hidden_lines, heading = [], [], ""
     for index, (cell, lab_cell) in enumerate(zip(nb.cells, student.cells)):
         if cell.cell_type == "markdown":
-            headings = [line.lstrip("#").strip() for line in cell.source.splitlines() if line.startswith("##")]
+            headings = [line.lstrip("#").strip() for line in cell.source.splitlines() if line.startswith("##")
+                        and labs.SOLUTION_BEGIN not in line and labs.SOLUTION_END not in line]
             heading = _POINTS.sub("", headings[-1]).strip() if headings else heading
         meta = cell.metadata.get("nbgrader", {}) or {}
         role = ("written" if meta.get("solution") and meta.get("grade") and cell.cell_type == "markdown" else
