@@ -358,7 +358,7 @@ def test_grid_switch_points_fall_on_the_sawtooth_zeros_when_n_divides_128():
 
 def test_the_shallow_lower_bound_holds_for_fits_with_any_switch_points():
     # bound_rms: any continuous function with k linear pieces has mean squared error at least
-    # (1/12)(1 - 3k / 2^L) against the L-layer sawtooth; checked on least-squares fits with random
+    # (1/12)(1 - 4k / 2^L) against the L-layer sawtooth; checked on least-squares fits with random
     # and structured switch points (the fit with n units has at most n + 1 pieces on [0, 1]).
     depth = 6
     x = np.linspace(0, 1, 2**12 + 1)
@@ -373,7 +373,28 @@ def test_the_shallow_lower_bound_holds_for_fits_with_any_switch_points():
             features = np.c_[np.ones_like(x), x, np.maximum(x[:, None] - switches[None, :], 0)]
             fit = features @ np.linalg.lstsq(features, y, rcond=None)[0]
             pieces = n + 1                        # n switch points inside [0, 1]
-            assert np.mean((fit - y) ** 2) >= (1 - 3 * pieces / 2**depth) / 12 - 1e-4
+            assert np.mean((fit - y) ** 2) >= (1 - 4 * pieces / 2**depth) / 12 - 1e-4
+
+
+def whole_teeth(start, length, depth):
+    """The teeth [2j/2^L, 2(j+1)/2^L] of the L-layer sawtooth inside [start, start + length]."""
+    tooth = Fraction(2, 2**depth)
+    return max(0, math.floor((start + length) / tooth) - math.ceil(start / tooth))
+
+
+def test_a_piece_holds_at_least_half_its_length_in_teeth_minus_two():
+    # The step of the text's bound: an interval I holds at least (|I| 2^L - 4) / 2 whole teeth,
+    # and no more can be promised: (|I| 2^L - 3) / 2 fails for an interval just shorter than two
+    # teeth that starts just after a tooth begins (it holds none).
+    depth = 8
+    rng = np.random.default_rng(1)
+    for _ in range(2000):
+        start = Fraction(int(rng.integers(0, 10**6)), 10**6)
+        length = Fraction(int(rng.integers(1, 10**6)), 10**6) * (1 - start)
+        assert whole_teeth(start, length, depth) >= (length * 2**depth - 4) / 2
+    tooth = Fraction(2, 2**depth)
+    start, length = tooth / 100, tooth * Fraction(198, 100)
+    assert whole_teeth(start, length, depth) == 0 < (length * 2**depth - 3) / 2
 
 
 def zigzag_composed(x, depth):

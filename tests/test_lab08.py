@@ -147,6 +147,24 @@ def region_sign_vectors(normals, offsets):
     return set(range(1 + n + math.comb(n, 2)))
 regions_12 = 1 + 12 + math.comb(12, 2)
 """),
+    "ex3 a fixed tiny step instead of one below the distance to the other lines": ("ex3", "hidden", """
+def region_sign_vectors(normals, offsets):
+    found = set()
+    for i, j in itertools.combinations(range(len(normals)), 2):
+        A, b = normals[[i, j]], offsets[[i, j]]
+        vertex = np.linalg.solve(A, -b)
+        for signs in itertools.product([-1.0, 1.0], repeat=2):
+            step = np.linalg.solve(A, np.array(signs))
+            found.add(tuple(normals @ (vertex + 1e-7 * step / np.linalg.norm(step)) + offsets > 0))
+    return found
+regions_12 = len(region_sign_vectors(lines_normals, lines_offsets))
+"""),
+    "ex5 differences of the values instead of slopes": ("ex5", "hidden", """
+def count_pieces(xs, ys):
+    steps = np.diff(np.asarray(ys, float))
+    scale = np.abs(steps).max()
+    return 1 + sum(not math.isclose(s, t, rel_tol=1e-9, abs_tol=1e-9 * scale) for s, t in zip(steps, steps[1:]))
+""" + EX5_RUN),
     "ex4 output layer computes half the tent": ("ex4", "visible", """
 def tent_network(depth):
     layers = []
