@@ -268,6 +268,25 @@ def rescaling_direction(net, j):
         parts.append(piece.reshape(-1))
     return torch.cat(parts)
 """),
+    "ex4 rescales every hidden unit, not unit j": ("ex4", "visible", """
+def rescale_unit(net, j, c):
+    new = copy.deepcopy(net)
+    with torch.no_grad():
+        new[0].weight *= c
+        new[0].bias *= c
+        new[2].weight /= c
+    return new
+def rescaling_direction(net, j):
+    parts = []
+    for name, p in net.named_parameters():
+        piece = torch.zeros_like(p)
+        if name in ("0.weight", "0.bias"):
+            piece[j] = p.detach()[j]
+        elif name == "2.weight":
+            piece[:, j] = -p.detach()[:, j]
+        parts.append(piece.reshape(-1))
+    return torch.cat(parts)
+"""),
     "ex4 direction forgets the bias": ("ex4", "visible", """
 def rescale_unit(net, j, c):
     new = copy.deepcopy(net)
