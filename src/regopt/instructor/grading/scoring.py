@@ -48,7 +48,7 @@ _SEVERITY = {status: rank for rank, status in enumerate(STATUSES)}
 #: Statuses that set the ``review`` column: a person should look before the points are published.
 REVIEW = ("grader-error", "needs-review", "forbidden-name", "passes-visible-only", "tests-restored")
 #: Not a problem, only a note in the reason column (a notebook saved by Colab loses its metadata).
-NOTES = {"metadata-stripped": "nbgrader metadata missing; answers found by position and content"}
+NOTES = {"metadata-stripped": "nbgrader metadata missing, answers found by position and content"}
 
 #: What a student's feedback page says of each status: no grader internals, no guess at motives.
 FOR_STUDENTS: dict[str, str] = {
