@@ -345,6 +345,26 @@ def bishop_penalty(X, w, sigma):
 def ridge_lambda(n_examples, sigma):
     return n_examples * sigma**2
 """),
+    "ex3 the noise drawn from the global generator": ("ex3", "hidden", """
+def noisy_input_loss(X, y, w, sigma, n_draws, generator):
+    noise = sigma * torch.randn(n_draws, *X.shape, dtype=X.dtype)
+    return float(((y - (X + noise) @ w) ** 2).sum(dim=1).mean())
+def bishop_penalty(X, w, sigma):
+    return float(len(X) * sigma**2 * (w @ w))
+def ridge_lambda(n_examples, sigma):
+    return n_examples * sigma**2
+"""),
+    "ex3 the closed form plus a normal scatter of the right size": ("ex3", "hidden", """
+def noisy_input_loss(X, y, w, sigma, n_draws, generator):
+    closed = float(((y - X @ w) ** 2).sum() + len(X) * sigma**2 * (w @ w))
+    r, tau2 = y - X @ w, sigma**2 * float(w @ w)
+    sd = math.sqrt(4 * tau2 * float(r @ r) + 2 * len(X) * tau2**2) / math.sqrt(n_draws)
+    return closed + sd * float(torch.randn(1, generator=generator, dtype=X.dtype))
+def bishop_penalty(X, w, sigma):
+    return float(len(X) * sigma**2 * (w @ w))
+def ridge_lambda(n_examples, sigma):
+    return n_examples * sigma**2
+"""),
     "ex4 the closed form instead of Monte Carlo": ("ex4", "hidden", """
 def noisy_weight_loss(X, y, w, sigma_w, n_draws, generator):
     return float(((y - X @ w) ** 2).sum() + sigma_w**2 * (X**2).sum())
