@@ -108,6 +108,14 @@ def test_relu_network_hessian_has_a_flat_direction_per_unit():
     assert float(sigma[0]) > -zero, "a minimum has no negative eigenvalue"
     flat = sigma.abs() < zero
     assert 4 <= int(flat.sum()) <= 17
+    # The chapter's accounting: one rescaling per unit active somewhere, and the four coordinates
+    # (w_j, b_j, v_j) of each unit inactive on all the data; a unit active on all of it adds more.
+    active = ((x @ theta[:8].view(4, 2).T + theta[8:12]) > 0).sum(dim=0)
+    n_dead, n_always_on = int((active == 0).sum()), int((active == len(x)).sum())
+    if n_always_on == 0:
+        assert int(flat.sum()) == (4 - n_dead) + 4 * n_dead
+    else:
+        assert int(flat.sum()) >= (4 - n_dead) + 4 * n_dead + n_always_on
     null = Q[:, flat]
     for j in range(4):
         d = torch.zeros(17)
