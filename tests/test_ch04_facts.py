@@ -4,9 +4,10 @@ Each glued result the chapter names is checked here against its stated tolerance
 code written separately from the chapter's: Bishop's identity by Monte Carlo
 (``noise_ridge_rel_gap``), the optimal logit gap of label smoothing by numerical
 minimization (``smoothing_gap_torch``, ``smoothing_gap_gbc``), a hand-written smoothed
-cross-entropy against torch's (``smoothing_loss_gap``), and the gain of augmentation on a
+cross-entropy against torch's (``smoothing_loss_gap``), torchvision's elastic displacement
+against Simard et al.'s (``elastic_scale_gap``), and the gain of augmentation on a
 small MNIST training set (``augmentation_gain``), at the smallest setting where it holds
-robustly. The closed forms the prose states (ridge strength λ = Nσ², the weight-noise
+robustly. The closed forms the prose states (ridge strength λ = Ns², the weight-noise
 constant, the conv layer as a shared-weight dense matrix) are pinned as well.
 """
 
@@ -29,7 +30,7 @@ K, EPS = 10, 0.1
 
 
 def test_input_noise_adds_n_sigma_squared_norm_squared():
-    """noise_ridge_rel_gap: E‖y − (X + E)w‖² against ‖y − Xw‖² + Nσ²‖w‖², at most 0.02."""
+    """noise_ridge_rel_gap: E‖y − (X + Ξ)w‖² against ‖y − Xw‖² + Ns²‖w‖², at most 0.02."""
     X, y, w_star = linear_regression(n_samples=150, n_features=8, n_informative=4, noise=0.3, seed=7)
     gen = torch.Generator().manual_seed(11)
     w = w_star + 0.3 * torch.randn(8, generator=gen, dtype=torch.float64)
@@ -44,7 +45,7 @@ def test_input_noise_adds_n_sigma_squared_norm_squared():
 
 
 def test_least_squares_on_many_noisy_copies_is_ridge_with_lambda_n_sigma_squared():
-    # The minimizer of ½‖y − Xw‖² + (λ/2)‖w‖² with λ = Nσ², not λ = σ² or 2Nσ².
+    # The minimizer of ½‖y − Xw‖² + (λ/2)‖w‖² with λ = Ns², not λ = s² or 2Ns².
     X, y, _ = linear_regression(n_samples=100, n_features=6, n_informative=3, noise=0.5, seed=3)
     sigma, copies = 0.7, 2000
     gen = torch.Generator().manual_seed(5)
@@ -72,7 +73,7 @@ def test_weight_noise_adds_a_constant_for_linear_regression():
         w = scale * torch.randn(5, generator=gen, dtype=torch.float64)
         clean = float(((y - X @ w) ** 2).sum())
         noisy = float(((y[None, :] - (w[None, :] + noise) @ X.T) ** 2).sum(dim=1).mean())
-        # The excess does not depend on w: σ_w² Σ‖x_n‖² up to Monte Carlo error, whatever ‖w‖.
+        # The excess does not depend on w: s_w² Σ‖x_n‖² up to Monte Carlo error, whatever ‖w‖.
         assert noisy - clean == pytest.approx(constant, rel=0.03), scale
 
 
@@ -142,6 +143,35 @@ def test_a_convolution_is_a_dense_layer_with_shared_weights():
         assert torch.allclose(conv(x).reshape(4, -1), x.reshape(4, -1) @ dense.T, atol=1e-5)
     assert int((dense != 0).sum()) == 2 * 8 * 8 * 9  # each output sees a 3 × 3 patch
     assert torch.unique(dense[dense != 0]).numel() == 18  # the 2 × 9 kernel weights, repeated
+
+
+# --- Simard's elastic distortion in torchvision (section 1) ---------------------------------
+
+
+@pytest.mark.parametrize("size, sigma_e, alpha_e", [(28, 4.0, 34.0), (40, 3.0, 10.0)])
+def test_torchvision_elastic_alpha_is_twice_simards(size, sigma_e, alpha_e):
+    """elastic_scale_gap: ElasticTransform(alpha=2 α_e) moves pixels by α_e × the smoothed draws."""
+    from scipy.ndimage import gaussian_filter
+    from torchvision.transforms import v2
+    from torchvision.transforms.v2 import functional as TF
+
+    # How far a displacement moves the image: a constant field of 2k/size (grid units) is k pixels.
+    image = torch.zeros(1, size, size)
+    image[0, 10, 15] = 1.0
+    field = torch.zeros(1, size, size, 2)
+    field[..., 0] = 2 * 3 / size
+    assert (TF.elastic(image, field)[0] > 0.5).nonzero().tolist() == [[10, 12]]
+    # torchvision's field at alpha = 2 α_e, in pixels, against Simard's: uniform draws in (−1, 1)
+    # smoothed by a Gaussian of σ_e pixels, times α_e (the same draws, replayed from the seed).
+    torch.manual_seed(3)
+    displacement = v2.ElasticTransform(alpha=2 * alpha_e, sigma=sigma_e).make_params(
+        [torch.zeros(1, size, size)])["displacement"][0]
+    pixels = displacement.permute(2, 0, 1).double() * size / 2
+    torch.manual_seed(3)
+    uniform = torch.rand(2, size, size) * 2 - 1
+    simard = alpha_e * np.stack([gaussian_filter(u.double().numpy(), sigma_e, mode="mirror", truncate=4.0)
+                                 for u in uniform])
+    assert float((pixels - torch.from_numpy(simard)).abs().max()) < 1e-4
 
 
 # --- augmentation (section 2) ----------------------------------------------------------------
