@@ -193,7 +193,7 @@ def _existing_rows(args: argparse.Namespace, lab, feedback_dir: Path) -> list:
         rows = feedback.read_sheet(args.out, lab)
     except feedback.SheetError as error:
         if not args.replace:
-            raise grading.InstructorError(f"{error}; choose another --out, or pass --replace to overwrite it.")
+            raise grading.InstructorError(f"{error}; choose another --out, or pass --replace to overwrite it.") from None
         return []
     return [] if args.replace else rows
 
