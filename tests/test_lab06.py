@@ -73,6 +73,10 @@ signal_to_noise = GRADIENT_CYCLES.mean(dim=1) / GRADIENT_CYCLES.pow(2).mean(dim=
 adam_mean_steps = signal_to_noise.clone()  # the limit the step approaches, not Adam's steps
 fastest_weight = int(adam_mean_steps.argmax()) + 1
 '''
+THREE_WEIGHTS_SNR_BY_STD = _replace(
+    "ex8-solution", "GRADIENT_CYCLES.pow(2).mean(dim=1).sqrt()", "GRADIENT_CYCLES.std(dim=1)  # std, not rms")
+THREE_WEIGHTS_UNCORRECTED = _replace(
+    "ex8-solution", "eps=1e-8\n    )", "eps=1e-8,\n        bias_correction=False,\n    )")
 MOMENTUM_AS_AVERAGE = _replace("ex1-solution", "m.mul_(momentum).add_(g)", "m.mul_(momentum).add_((1 - momentum) * g)")
 RMSPROP_DELTA_INSIDE = _replace("ex2-solution", "w.sub_(lr * g / (square_avg.sqrt() + eps))",
                                 "w.sub_(lr * g / (square_avg + eps).sqrt())")
@@ -108,6 +112,8 @@ DECAY_AFTER_THE_STEP = _replace(
     ("ex8", THREE_WEIGHTS_BY_SIZE, "hidden"),
     ("ex8", THREE_WEIGHTS_GUESSED, "visible"),
     ("ex8", THREE_WEIGHTS_BY_FORMULA, "hidden"),
+    ("ex8", THREE_WEIGHTS_SNR_BY_STD, "hidden"),
+    ("ex8", THREE_WEIGHTS_UNCORRECTED, "hidden"),
 ])
 def test_wrong_answers_fail(exercise, answer, caught_by):
     assert exercise in run_lab({f"{exercise}-solution": answer}, until=exercise)
