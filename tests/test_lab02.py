@@ -146,7 +146,7 @@ def gradient_descent_from_zero(H, theta_hat, lr, steps):
 def early_stopping_filter(sigma, lr, steps):
     return 1 - (1 - lr * sigma) ** (steps + 1)
 """),
-    "ex5 gap relative to the early-stopping filter": ("ex5", "hidden", """
+    "ex5 gap relative to the early-stopping filter": ("ex5", "visible", """
 def equivalent_l2_strength(lr, steps):
     return 1.0 / (steps * lr)
 def imitation_gap(sigma, lr, steps):
