@@ -160,3 +160,22 @@ def test_mu_09_is_too_much_momentum_for_the_kappa_25_valley():
         assert (1 - math.sqrt(0.9)) ** 2 < step < (1 + math.sqrt(0.9)) ** 2
         roots = torch.linalg.eigvals(torch.tensor([[1 + 0.9 - step, -0.9], [1.0, 0.0]], dtype=torch.float64))
         assert float(roots.abs().max()) == pytest.approx(math.sqrt(0.9), rel=1e-9)
+
+
+def test_adam_l2_on_a_weight_without_loss_gradient_ignores_lambda():
+    # The chapter's section 5: with g = λw only, Adam divides λw by √v̂ of λw, so λ cancels
+    # (up to δ): a hundredfold change of λ leaves the path unchanged; AdamW's is (1 − ηλ)^t.
+    finals, decoupled = {}, {}
+    for lam in (0.01, 0.1, 1.0):
+        for name, make in (("Adam + L2", torch.optim.Adam), ("AdamW", torch.optim.AdamW)):
+            w = torch.ones(1, dtype=torch.float64, requires_grad=True)
+            opt = make([w], lr=1e-3, weight_decay=lam)
+            for _ in range(1000):
+                w.grad = torch.zeros(1, dtype=torch.float64)
+                opt.step()
+            (finals if name == "Adam + L2" else decoupled)[lam] = float(w.detach())
+    assert max(finals.values()) - min(finals.values()) < 1e-3
+    assert 0.2 < finals[1.0] < 0.3  # not 1 − 1000 η = 0: the steps shrink below η as w falls
+    for lam, final in decoupled.items():
+        assert final == pytest.approx((1 - 1e-3 * lam) ** 1000, rel=1e-9)
+
