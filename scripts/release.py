@@ -96,6 +96,7 @@ def release(version: str) -> str:
     run(python, "-m", "regopt.instructor.cli", "labs")
     # The grader's test submissions are made from the lab: they must carry the new set-up cell too.
     run(python, "tests/submissions/make_lab01.py")
+    run(python, "tests/submissions/make_attacks.py")
     run(python, "-m", "regopt.instructor.course", "check")
     run(python, "-m", "regopt.instructor.cli", "labs", "--check")
     stale = [p for p in sorted(ROOT.glob("labs/*.ipynb")) + sorted(ROOT.glob("solutions/*.ipynb"))
