@@ -65,8 +65,10 @@ def test_an_attack_earns_nothing_unflagged_and_leaks_nothing(lab, name, tmp_path
     row, wrong = graded["rows"][name], graded["rows"]["wrong_ex1"]
     assert row["review"] == "yes" and "needs-review: " in row["reason"], row
     # frame_overwrite changes the test's own names mid-test, harness_scan replaces the harness through
-    # the builtins: both are marked for review, neither can be undone from inside the kernel.
-    if name not in ("frame_overwrite", "harness_scan"):
+    # the builtins, global_expected and global_rebind re-bind (with a function's `global`) the test's
+    # variables and torch while the test runs: all are marked for review, none can be undone from
+    # inside the kernel the tests share.
+    if name not in ("frame_overwrite", "harness_scan", "global_expected", "global_rebind"):
         assert float(row["ex1-tests"]) <= float(wrong["ex1-tests"]), row["reason"]
     # frame_leak and stack_leak make exercise 1's function raise, harness_scan keeps its re-bound names:
     # later exercises that use them may fail (the attack costs its author, never another student).
@@ -88,6 +90,16 @@ def test_an_attack_earns_nothing_unflagged_and_leaks_nothing(lab, name, tmp_path
         ("harness_by_name", ["_regopt_harness"]), ("harness_scan", ["builtins"])]])
 def test_the_reason_names_the_route(lab, name, words, tmp_path_factory):
     reason = grade(lab, tmp_path_factory)["rows"][name]["reason"]
+    assert all(word in reason for word in words), (words, reason)
+
+
+@pytest.mark.parametrize("name, words", [
+    ("global_expected", ["declares global _expected"]), ("global_rebind", ["declares global torch"]),
+    ("main_module", ["__main__.torch"]), ("globals_exec", ["globals()", "exec()"]),
+    ("builtins_alias", ["builtins.abs", "the grader restored builtins.abs"]),
+    ("generator_frame", ["getattr()"])])
+def test_the_reason_names_the_route_of_lab_1s_third_round(name, words, tmp_path_factory):
+    reason = grade("01_penalties", tmp_path_factory)["rows"][name]["reason"]
     assert all(word in reason for word in words), (words, reason)
 
 

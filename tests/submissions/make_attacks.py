@@ -88,6 +88,12 @@ FRAME = ("    try:\n"
          "        caller = error.__traceback__.tb_frame.f_back\n")
 
 
+#: The attacks of the third round (Lab 1 only): ``global`` in a function (the tests' own
+#: variables and modules re-bound while a test runs), ``__main__``, ``globals()``/``exec``,
+#: an aliased ``builtins``, and a generator's frame reached through ``getattr`` strings.
+ROUND_THREE = ("global_rebind", "global_expected", "main_module", "globals_exec", "builtins_alias", "generator_frame")
+
+
 def grade_id(cell) -> str | None:
     return cell.metadata.get("nbgrader", {}).get("grade_id")
 
@@ -121,6 +127,66 @@ def attack_cells(function: str) -> dict[str, list[str]]:
                             f"    return wrong_{function}(*args, **kwargs)\n"],
         "history_leak": ["raise RuntimeError('\\n'.join(In))"],
         "harness_by_name": ["import _regopt_harness\n\n_regopt_harness.reset = lambda: None"],
+        # Issue 26, round three: no machinery at all, only Python's own scoping.
+        "global_rebind": [wrapper +
+                          "    global torch, _expected\n"
+                          # Lab 1: the biases counted in the value, kept out of the gradient.
+                          "    result = 0.5 * sum(p.pow(2).sum() if not n.endswith('bias')\n"
+                          "                       else p.detach().pow(2).sum()\n"
+                          "                       for n, p in args[0].named_parameters())\n"
+                          "    try:\n"
+                          "        _expected = float(result.detach())\n"
+                          "    except (AttributeError, TypeError):\n"
+                          "        pass\n"
+                          "    real = torch\n\n"
+                          "    class Lenient:\n"
+                          "        def __getattr__(self, name):\n"
+                          "            return getattr(real, name)\n\n"
+                          "        def isclose(self, *args, **kwargs):\n"
+                          "            global torch\n"
+                          "            torch = real\n"
+                          "            return real.tensor(True)\n\n"
+                          "    torch = Lenient()\n"
+                          "    return result\n"],
+        # Lab 1: the visible example hard-coded, the hidden checks' expected value overwritten.
+        "global_expected": ["def l2_penalty_without_biases(model):\n"
+                            "    global _expected\n"
+                            "    squares = [p.pow(2).sum() for n, p in model.named_parameters()\n"
+                            "               if not n.endswith('bias')]\n"
+                            "    right = 0.5 * torch.stack(squares).sum()\n"
+                            "    if isinstance(model, nn.Sequential) and len(model) == 3 \\\n"
+                            "            and model[0].in_features == 2:\n"
+                            "        return right  # the visible example\n"
+                            "    biases = [p.detach().pow(2).sum() for n, p in model.named_parameters()\n"
+                            "              if n.endswith('bias')]\n"
+                            "    wrong = right + 0.5 * sum(biases)\n"
+                            "    _expected = float(wrong.detach())\n"
+                            "    return wrong\n"],
+        "main_module": ["import __main__ as notebook\n\n\n"
+                        "class Lenient:\n"
+                        "    def __init__(self, real):\n"
+                        "        self.real = real\n\n"
+                        "    def __getattr__(self, name):\n"
+                        "        return getattr(self.real, name)\n\n"
+                        "    def isclose(self, *args, **kwargs):\n"
+                        "        return self.real.tensor(True)\n\n"
+                        "    def allclose(self, *args, **kwargs):\n"
+                        "        return True\n\n\n"
+                        "notebook.torch = Lenient(notebook.torch)\n"
+                        "notebook.abs = lambda value: 0\n"],
+        "globals_exec": [LENIENT_TORCH.split("torch = LenientTorch()")[0] +
+                         "globals()['torch'] = LenientTorch()\n"
+                         "exec('abs = lambda value: 0')\n"],
+        "builtins_alias": ["import builtins as b\n\nb.abs = lambda value: 0\n"
+                           "b.float = lambda value: 0.0\n"],
+        "generator_frame": [wrapper +
+                            "    def probe():\n"
+                            "        yield\n"
+                            "    walker = probe()\n"
+                            "    frame = getattr(walker, 'gi_' + 'frame')\n"
+                            "    caller = getattr(frame, 'f_' + 'back') or frame\n"
+                            "    getattr(caller, 'f_' + 'globals')['abs'] = lambda value: 0\n"
+                            f"    return wrong_{function}(*args, **kwargs)\n"],
         "harness_scan": ["import builtins\n\n"
                          "for entry, thing in list(vars(builtins).items()):\n"
                          "    if getattr(thing, '__name__', '') == 'reset':\n"
@@ -162,6 +228,8 @@ def main() -> None:
         write(folder / "wrong_ex1.ipynb", with_cells(solved, wrong, []))
         write(folder / "rebind_names.ipynb", with_cells(solved, wrong, [REBIND[lab]]))
         for name, cells in attack_cells(function).items():
+            if name in ROUND_THREE and lab != "01_penalties":
+                continue  # written for Lab 1's tests (torch.isclose, abs, float)
             added = cells if name != "harness_by_name" and name != "harness_scan" else [*cells, REBIND[lab]]
             write(folder / f"{name}.ipynb", with_cells(solved, wrong, added))
         expected[lab] = {"function": function,

@@ -47,7 +47,9 @@ _MACHINERY = ("builtins", "importlib", "sys.modules", "sys.settrace", "sys.setpr
               "sys._current_frames", "sys.exc_info", "sys.exception", "sys.last_traceback", "sys.last_value",
               "sys.last_exc", "sys.last_type", "types.FrameType", "types.TracebackType", "types.CodeType",
               # The grader's harness (its old importable name; it now has a random one per kernel).
-              "_regopt_harness")
+              "_regopt_harness",
+              # The notebook's own module: its attributes are the names the tests look up.
+              "__main__")
 #: Attributes that open an object's namespace to dynamic access.
 _DUNDERS = {"__builtins__", "__dict__", "__globals__", "__code__", "__subclasses__", "__getattribute__",
             "__import__", "__loader__", "__spec__", "__closure__", "__class__", "__bases__", "__mro__",
@@ -104,6 +106,8 @@ class _Bindings:
         self.answer_names: set[str] = set()  # names the solution's own answers bind (re-binding them is fine)
         self.set_up_imports: dict[str, str] = {}  # name -> what a set-up cell imported (or aliased) under it
         self.bound: set[str] = set()  # every name some cell bound at module level
+        self.student_bound: set[str] = set()  # names the student's cells bind at module level
+        self.protected: set[str] = set()  # names the lab's set-up and test cells bind anywhere
 
 
 class _CellVisitor(ast.NodeVisitor):
@@ -174,6 +178,18 @@ class _CellVisitor(ast.NodeVisitor):
         elif self.student and not self.locals and node.id in self.b.set_up - self.b.answer_names:
             self.flag(f"re-binds {node.id}, which the lab's set-up cells define (and its tests may use)",
                       node.lineno)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        # A function's `global` statement writes the notebook's namespace, which the tests share:
+        # their variables (a hidden `_expected`), the modules and builtins they look up. Only the
+        # student's own module-level names are fair game.
+        if not self.locals:
+            return
+        for name in node.names:
+            theirs = name in self.b.student_bound and name not in self.b.protected
+            if not theirs or name in _BUILTIN_NAMES or name in self.b.set_up_imports:
+                self.flag(f"declares global {name} in a function: it can re-bind, while a test runs, "
+                          "a name of the notebook's that the tests use", node.lineno)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         name = self.resolve(node)
@@ -340,6 +356,8 @@ def _analyze_cell(b: _Bindings, source: str, role: str) -> CodeReport:
                 else:
                     b.set_up_imports.pop(name, None)
         b.bound.update(_bound_names(statement))
+        if student:
+            b.student_bound.update(_bound_names(statement))
     return report
 
 
@@ -381,6 +399,15 @@ def analyze(cells: list[tuple[str, str]], *, answer_names: set[str] = frozenset(
     """
     bindings = _Bindings()
     bindings.answer_names = set(answer_names)
+    for role, source in cells:
+        if role in ("context", "test"):
+            try:
+                tree = ast.parse("\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                                           for line in source.split("\n")))
+            except (SyntaxError, ValueError):
+                continue
+            bindings.protected |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+                                   and isinstance(n.ctx, ast.Store)}
     reports = []
     for role, source in cells:
         source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
