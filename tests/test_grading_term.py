@@ -209,6 +209,44 @@ def test_a_bad_roster_is_the_instructors_error(term, tmp_path, capsys):
     assert "expected 'student' (or 'file') and 'id'" in capsys.readouterr().err
 
 
+def test_the_gradebook_never_overwrites_a_grade_sheet_the_roster_or_another_file(term, tmp_path, capsys):
+    sheet = term["out"]
+    before = sheet.read_bytes()
+    assert main(["gradebook", str(sheet), "--out", str(sheet)]) == 2
+    assert "is one of the files read" in capsys.readouterr().err
+    lab2 = tmp_path / "lab99.csv"
+    lab2.write_bytes(before)
+    assert main(["gradebook", str(sheet), "--out", str(lab2)]) == 2, "another lab's sheet is not a gradebook"
+    assert f"--out {lab2} exists and is not a gradebook" in capsys.readouterr().err
+    assert lab2.read_bytes() == before and sheet.read_bytes() == before
+    notes = tmp_path / "notes.csv"
+    notes.write_text("my,own\nnotes,here\n")
+    assert main(["gradebook", str(sheet), "--out", str(tmp_path / "g.csv"), "--canvas", str(notes)]) == 2
+    assert notes.read_text() == "my,own\nnotes,here\n" and not (tmp_path / "g.csv").exists()
+    # Its own earlier outputs are rebuilt from the sheets, and it says so.
+    out, canvas = tmp_path / "gradebook.csv", tmp_path / "canvas.csv"
+    assert main(["gradebook", str(sheet), "--out", str(out), "--canvas", str(canvas)]) == 0
+    capsys.readouterr()
+    assert main(["gradebook", str(sheet), "--out", str(out), "--canvas", str(canvas)]) == 0
+    said = capsys.readouterr().out
+    assert "replacing the earlier gradebook" in said and "replacing the earlier Canvas file" in said
+
+
+def test_the_gradebook_says_which_written_answers_are_still_to_grade(term, tmp_path, capsys):
+    sheet = tmp_path / "lab97.csv"
+    sheet.write_text("student,file,lab,ex1-tests,ex1-tests max,ex2-written,ex2-written max,total,max,by hand,"
+                     "status,review,redacted,reason\n"
+                     "alice,alice.ipynb,97_why,3,3,,2,3,5,ex2-written (2),ok,,0,\n"
+                     "bob,bob.ipynb,97_why,3,3,1,2,4,5,,ok,,0,\n")
+    out = tmp_path / "gradebook.csv"
+    assert main(["gradebook", str(sheet), "--out", str(out)]) == 0
+    said = capsys.readouterr().err
+    assert "alice (97_why)" in said and "bob (97_why)" not in said
+    by_name = {row["name"]: row for row in csv.DictReader(open(out, newline="", encoding="utf-8"))}
+    assert by_name["alice"]["problems"] == "97_why: to grade by hand: ex2-written (2)"
+    assert by_name["bob"]["problems"] == ""
+
+
 # ----------------------------------------------------------------- written answers (issue 27 item 2)
 
 WRITTEN_PROMPT = "## Exercise 3: why\nWhy does `root` need `x >= 0`? Answer in a sentence or two."

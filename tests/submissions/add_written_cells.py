@@ -90,6 +90,9 @@ def cells_for(lab):
 def main(folder):
     for lab in CELLS:
         path = Path(folder) / f"{lab}.ipynb"
+        if not path.is_file():
+            print(f"{path}: no such solution, skipped (expected one of {', '.join(CELLS)} in {folder})")
+            continue
         nb = nbformat.read(path, as_version=4)
         after, cells = cells_for(lab)
         if any(c.metadata.get("nbgrader", {}).get("grade_id") == cells[1].metadata["nbgrader"]["grade_id"]

@@ -277,12 +277,24 @@ def _gradebook(args: argparse.Namespace) -> int:
         if not name:
             raise gradebook.GradebookError(f"--canvas-assignment {item!r} is invalid; expected LAB=NAME.")
         names[lab.strip()] = name.strip()
+    targets = {"--out": args.out, **({"--canvas": args.canvas} if args.canvas else {})}
+    replaced = {flag: gradebook.check_target(path, flag, [*args.sheets, *([args.roster] if args.roster else [])],
+                                             canvas=flag == "--canvas")
+                for flag, path in targets.items()}
+    if args.canvas and args.canvas.resolve() == args.out.resolve():
+        raise gradebook.GradebookError(f"--out and --canvas are the same file ({args.out}); give them two names.")
     book = gradebook.build(args.sheets, args.roster)
     gradebook.write_plain(book, args.out)
-    print(f"Wrote {args.out}: {len(book.students)} student(s), {len(book.labs)} lab(s) ({', '.join(book.labs)}).")
+    print(f"Wrote {args.out}{' (replacing the earlier gradebook)' if replaced['--out'] else ''}: "
+          f"{len(book.students)} student(s), {len(book.labs)} lab(s) ({', '.join(book.labs)}).")
     if args.canvas:
         gradebook.write_canvas(book, args.canvas, names)
-        print(f"Wrote {args.canvas} (Canvas gradebook import: {sum(s.known for s in book.students)} student(s)).")
+        print(f"Wrote {args.canvas}{' (replacing the earlier Canvas file)' if replaced['--canvas'] else ''} "
+              f"(Canvas gradebook import: {sum(s.known for s in book.students)} student(s)).")
+    pending = [f"{s.name or s.id} ({', '.join(s.by_hand)})" for s in book.students if s.by_hand]
+    if pending:
+        print(f"{len(pending)} student(s) with written answers still to grade by hand (their totals lack those "
+              f"points; run regopt merge-written, then this again): " + "; ".join(pending), file=sys.stderr)
     if book.unknown:
         print(f"{len(book.unknown)} file(s) the roster does not know (kept in {args.out} without an ID, left out "
               f"of the Canvas file): " + ", ".join(book.unknown), file=sys.stderr)

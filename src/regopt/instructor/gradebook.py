@@ -9,7 +9,7 @@ the roster, and writes:
 ``--out``
     One row per student: ``id``, ``name``, ``files`` (the names the student handed in under),
     per lab its total, then ``total``, ``max``, ``review`` (the labs a person should look at)
-    and ``problems`` (each lab's status when it is not ``ok``). A plain CSV keyed by ID.
+    and ``problems`` (each lab's status when it is not ``ok``, and its written answers still to grade by hand). A plain CSV keyed by ID.
 ``--canvas``
     Canvas's gradebook import format: the columns ``Student``, ``ID``, ``SIS User ID``,
     ``SIS Login ID``, ``Section``, then one column per lab (named ``LAB`` or, with a
@@ -28,7 +28,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CANVAS_COLUMNS", "Student", "Gradebook", "build", "write_plain", "write_canvas", "GradebookError"]
+__all__ = ["CANVAS_COLUMNS", "Student", "Gradebook", "build", "check_target", "write_plain", "write_canvas", "GradebookError"]
 
 #: The identity columns of Canvas's gradebook CSV, in its order (Canvas's "Export"/"Import" format).
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -50,6 +50,7 @@ class Student:
     totals: dict[str, float] = field(default_factory=dict)
     review: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    by_hand: list[str] = field(default_factory=list)  # labs with written answers still to grade
     known: bool = True
 
 
@@ -84,6 +85,31 @@ def read_roster(path: str | Path) -> dict[str, Student]:
     return roster
 
 
+def check_target(path: Path, flag: str, inputs: list[Path], *, canvas: bool = False) -> bool:
+    """Whether ``path`` holds an earlier output of ours (replaced); GradebookError if it holds anything else.
+
+    A gradebook is rebuilt from the labs' sheets, so an earlier one may be replaced; a grade
+    sheet, the roster or any other file is never overwritten.
+    """
+    path = Path(path)
+    if any(path.resolve() == Path(i).resolve() for i in inputs):
+        raise GradebookError(f"{flag} {path} is one of the files read (a grade sheet or the roster); "
+                             "name a new file, such as grades/gradebook.csv or grades/canvas.csv.")
+    if not path.exists():
+        return False
+    expected = CANVAS_COLUMNS[0] if canvas else "id"
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            first = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        first = []
+    ours = bool(first) and first[0] == expected and (canvas or first[:3] == ["id", "name", "files"])
+    if path.is_dir() or not ours:
+        raise GradebookError(f"{flag} {path} exists and is not a {'Canvas file' if canvas else 'gradebook'} "
+                             "this command wrote; it is left as it is: name a new file.")
+    return True
+
+
 def build(sheets: list[str | Path], roster: str | Path | None = None) -> Gradebook:
     """One row per student across the labs of ``sheets`` (grade sheets of ``regopt grade``)."""
     known = read_roster(roster) if roster else {}
@@ -109,6 +135,9 @@ def build(sheets: list[str | Path], roster: str | Path | None = None) -> Gradebo
             student.totals[lab] = float(row["total"])
             if row.get("review") == "yes":
                 student.review.append(lab)
+            if row.get("by hand"):
+                student.by_hand.append(lab)
+                student.problems.append(f"{lab}: to grade by hand: {row['by hand']}")
             if row["status"] != "ok":
                 student.problems.append(f"{lab}: {row['status']}")
     labs = dict(sorted(labs.items()))
