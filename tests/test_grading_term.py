@@ -328,3 +328,28 @@ def test_a_written_point_out_of_range_is_the_instructors_error(tmp_path, capsys)
     capsys.readouterr()
     assert main(["merge-written", str(solution), "--out", str(out)]) == 2
     assert "points='3'" in capsys.readouterr().err
+
+
+def test_merge_written_names_every_bad_row_and_writes_nothing_until_all_are_right(tmp_path, capsys):
+    solution, solved = minilab.write_solution(tmp_path, written_lab())
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(solved, subs / "alice.ipynb")
+    nbformat.write(solved, subs / "bob.ipynb")
+    out = tmp_path / "g.csv"
+    assert main(["grade", str(solution), str(subs), "--out", str(out), *LIMITS]) == 0
+    sheet = tmp_path / "written" / "98_roots" / "ex3-written.csv"
+    header = sheet.read_text().splitlines()[0]
+    sheet.write_text(f"{header}\nalice,alice.ipynb,2,2,fine,\nbob,bob.ipynb,many,2,,\nzed,zed.ipynb,1,2,,\n")
+    page = tmp_path / "feedback" / "98_roots" / "alice.html"
+    before_page, before_sheet = page.read_text(), out.read_text()
+    capsys.readouterr()
+    assert main(["merge-written", str(solution), "--out", str(out)]) == 2
+    said = capsys.readouterr().err
+    assert "bob.ipynb has points='many'" in said and "Nothing was merged" in said
+    assert page.read_text() == before_page and out.read_text() == before_sheet, "nothing merged on an error"
+    sheet.write_text(f"{header}\nalice,alice.ipynb,2,2,fine,\nzed,zed.ipynb,1,2,,\n")
+    assert main(["merge-written", str(solution), "--out", str(out)]) == 0
+    said = capsys.readouterr()
+    assert "ex3-written: bob.ipynb" in said.out, "bob's answer, absent from the filled sheet, is still to grade"
+    assert "zed.ipynb" in said.err and "fine" in page.read_text()

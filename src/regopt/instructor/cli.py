@@ -260,7 +260,10 @@ def _merge_written(args: argparse.Namespace) -> int:
     if not args.out.is_file():
         raise grading.InstructorError(f"--out {str(args.out)!r} does not exist; run regopt grade first.")
     feedback_dir = args.feedback_dir or args.out.parent / "feedback" / lab.path.stem
-    merged, pages, missing = written.merge(lab, args.out, feedback_dir)
+    merged, pages, missing, unknown = written.merge(lab, args.out, feedback_dir)
+    if unknown:
+        print(f"{len(unknown)} row(s) of the written sheets name a file that {args.out} does not hold (ignored; "
+              "grade that file first, or correct its name): " + ", ".join(unknown), file=sys.stderr)
     print(f"Merged {merged} written answer(s) into {args.out} and its summary; updated {pages} feedback page(s) "
           f"in {feedback_dir}/.")
     if missing:

@@ -68,6 +68,9 @@ def read_sheet(path: str | Path, lab: SolutionLab) -> list[GradeResult]:
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise SheetError(f"{path} exists and is not a readable grade sheet ({error})") from None
     labs = {row.get("lab") for row in rows}
+    if "lab" not in header or "status" not in header:
+        raise SheetError(f"{path} exists and is not a grade sheet (its columns: "
+                         f"{', '.join(header[:6]) or 'none'}{', ...' if len(header) > 6 else ''})")
     if header != sheet_header(lab) or labs - {lab.path.stem}:
         other = ", ".join(sorted(str(x) for x in labs - {lab.path.stem})) or "other columns"
         raise SheetError(f"{path} exists and holds a different grade sheet ({other}; expected the columns "

@@ -9,7 +9,8 @@ the roster, and writes:
 ``--out``
     One row per student: ``id``, ``name``, ``files`` (the names the student handed in under),
     per lab its total, then ``total``, ``max``, ``review`` (the labs a person should look at)
-    and ``problems`` (each lab's status when it is not ``ok``, and its written answers still to grade by hand). A plain CSV keyed by ID.
+    and ``problems`` (each lab's status when it is not ``ok``, and its written answers still
+    to grade by hand). A plain CSV keyed by ID.
 ``--canvas``
     Canvas's gradebook import format: the columns ``Student``, ``ID``, ``SIS User ID``,
     ``SIS Login ID``, ``Section``, then one column per lab (named ``LAB`` or, with a

@@ -85,51 +85,60 @@ pre {{ white-space: pre-wrap; max-width: 50em; }}</style></head><body>
     return written
 
 
-def merge(lab: SolutionLab, out: Path, feedback_dir: Path) -> tuple[int, int, list[str]]:
+def merge(lab: SolutionLab, out: Path, feedback_dir: Path) -> tuple[int, int, list[str], list[str]]:
     """Put the filled sheets' points in ``out`` and comments in the feedback pages.
 
-    Returns (points merged, pages updated, answers still to grade). A point outside
-    [0, max] or not a number is the instructor's error, named with its row.
+    Returns (points merged, pages updated, answers still to grade, rows of the filled
+    sheets whose file is not in ``out``). Every point outside [0, max] or not a number
+    is the instructor's error, all named with their rows, before anything is written.
     """
     from . import feedback
 
     results = feedback.read_sheet(out, lab)
     by_file = {r.file: r for r in results}
     folder = written_dir(out, lab)
-    merged, pages, missing = 0, 0, []
+    filled, errors, unknown = [], [], []
     for w in lab.written:
-        rows = _read(folder / f"{w.key}.csv")
-        for file, row in rows.items():
-            result = by_file.get(file)
+        sheet = folder / f"{w.key}.csv"
+        for file, row in _read(sheet).items():
             text = (row.get("points") or "").strip()
-            if result is None:
+            if file not in by_file:
+                unknown.append(f"{sheet}: {file}")
                 continue
             if not text:
-                missing.append(f"{w.key}: {file}")
                 continue
             try:
                 points = float(text)
             except ValueError:
                 points = -1.0
             if not 0 <= points <= w.points:
-                raise InstructorError(f"{folder / (w.key + '.csv')}: {file} has points={text!r}; expected a number "
-                                      f"from 0 to {feedback.format_points(w.points)}.")
-            outcome = next(o for o in result.outcomes if o.grade_id == w.key)
-            outcome.points, outcome.pending = points, False
-            merged += 1
-            page = feedback_dir / feedback.feedback_name(result)
-            if page.is_file():
-                start, end = f"<!--written:{w.key}-->", f"<!--/written:{w.key}-->"
-                content = page.read_text(encoding="utf-8")
-                if start in content and end in content:
-                    body = (f"<p><strong>{feedback.format_points(points)} / {feedback.format_points(w.points)}"
-                            f"</strong> {html.escape(row.get('comment') or '')}</p>")
-                    before, rest = content.split(start, 1)
-                    content = before + feedback.written_region(w.key, body) + rest.split(end, 1)[1]
-                    content = _SCORE.sub(f"<strong>Score: {feedback.format_points(result.total)} / "
-                                         f"{feedback.format_points(result.max_points)}</strong>", content, count=1)
-                    page.write_text(content, encoding="utf-8")
-                    pages += 1
+                errors.append(f"{sheet}: {file} has points={text!r}; expected a number "
+                              f"from 0 to {feedback.format_points(w.points)}")
+                continue
+            filled.append((w, by_file[file], points, row.get("comment") or ""))
+    if errors:
+        raise InstructorError("; ".join(errors) + ". Nothing was merged: correct the sheet(s) and run again.")
+    merged, pages = 0, 0
+    for w, result, points, comment in filled:
+        outcome = next(o for o in result.outcomes if o.grade_id == w.key)
+        outcome.points, outcome.pending = points, False
+        merged += 1
+        page = feedback_dir / feedback.feedback_name(result)
+        if page.is_file():
+            start, end = f"<!--written:{w.key}-->", f"<!--/written:{w.key}-->"
+            content = page.read_text(encoding="utf-8")
+            if start in content and end in content:
+                body = (f"<p><strong>{feedback.format_points(points)} / {feedback.format_points(w.points)}"
+                        f"</strong> {html.escape(comment)}</p>")
+                before, rest = content.split(start, 1)
+                content = before + feedback.written_region(w.key, body) + rest.split(end, 1)[1]
+                content = _SCORE.sub(f"<strong>Score: {feedback.format_points(result.total)} / "
+                                     f"{feedback.format_points(result.max_points)}</strong>", content, count=1)
+                page.write_text(content, encoding="utf-8")
+                pages += 1
+    # Still to grade: what the grade sheet itself lacks, whatever rows the filled sheets hold.
+    missing = [f"{o.grade_id}: {r.file}" for r in results for o in r.outcomes
+               if o.pending and any(o.grade_id == w.key for w in lab.written)]
     feedback.write_csv(results, lab, out)
     feedback.write_summary(results, lab, out.with_suffix(".html"))
-    return merged, pages, missing
+    return merged, pages, missing, unknown
