@@ -66,9 +66,9 @@ def test_an_attack_earns_nothing_unflagged_and_leaks_nothing(lab, name, tmp_path
     assert row["review"] == "yes" and "needs-review: " in row["reason"], row
     # frame_overwrite changes the test's own names mid-test, harness_scan replaces the harness through
     # the builtins, global_expected and global_rebind re-bind (with a function's `global`) the test's
-    # variables and torch while the test runs: all are marked for review, none can be undone from
-    # inside the kernel the tests share.
-    if name not in ("frame_overwrite", "harness_scan", "global_expected", "global_rebind"):
+    # variables and torch while the test runs, read_expected reads the hidden test's expected value: all
+    # are marked for review, none can be undone from inside the kernel the tests share.
+    if name not in ("frame_overwrite", "harness_scan", "global_expected", "global_rebind", "read_expected"):
         assert float(row["ex1-tests"]) <= float(wrong["ex1-tests"]), row["reason"]
     # frame_leak and stack_leak make exercise 1's function raise, harness_scan keeps its re-bound names:
     # later exercises that use them may fail (the attack costs its author, never another student).
@@ -95,6 +95,7 @@ def test_the_reason_names_the_route(lab, name, words, tmp_path_factory):
 
 @pytest.mark.parametrize("name, words", [
     ("global_expected", ["declares global _expected"]), ("global_rebind", ["declares global torch"]),
+    ("read_expected", ["uses _expected, a variable of the hidden tests"]),
     ("main_module", ["__main__.torch"]), ("globals_exec", ["globals()", "exec()"]),
     ("builtins_alias", ["builtins.abs", "the grader restored builtins.abs"]),
     ("generator_frame", ["getattr()"])])

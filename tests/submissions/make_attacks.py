@@ -91,7 +91,7 @@ FRAME = ("    try:\n"
 #: The attacks of the third round (Lab 1 only): ``global`` in a function (the tests' own
 #: variables and modules re-bound while a test runs), ``__main__``, ``globals()``/``exec``,
 #: an aliased ``builtins``, and a generator's frame reached through ``getattr`` strings.
-ROUND_THREE = ("global_rebind", "global_expected", "main_module", "globals_exec", "builtins_alias", "generator_frame")
+ROUND_THREE = ("global_rebind", "global_expected", "read_expected", "main_module", "globals_exec", "builtins_alias", "generator_frame")
 
 
 def grade_id(cell) -> str | None:
@@ -162,6 +162,18 @@ def attack_cells(function: str) -> dict[str, list[str]]:
                             "    wrong = right + 0.5 * sum(biases)\n"
                             "    _expected = float(wrong.detach())\n"
                             "    return wrong\n"],
+        # Lab 1: a wrong value corrected by reading the hidden test's answer key (a plain name).
+        "read_expected": ["def l2_penalty_without_biases(model):\n"
+                          "    squares = [p.pow(2).sum() for n, p in model.named_parameters()\n"
+                          "               if not n.endswith('bias')]\n"
+                          "    right = 0.5 * torch.stack(squares).sum()\n"
+                          "    if isinstance(model, nn.Sequential) and len(model) == 3 \\\n"
+                          "            and model[0].in_features == 2:\n"
+                          "        return right  # the visible example\n"
+                          "    biases = [p.detach().pow(2).sum() for n, p in model.named_parameters()\n"
+                          "              if n.endswith('bias')]\n"
+                          "    wrong = right + 0.5 * sum(biases)\n"
+                          "    return wrong + (_expected - float(wrong.detach()))\n"],
         "main_module": ["import __main__ as notebook\n\n\n"
                         "class Lenient:\n"
                         "    def __init__(self, real):\n"

@@ -108,6 +108,7 @@ class _Bindings:
         self.bound: set[str] = set()  # every name some cell bound at module level
         self.student_bound: set[str] = set()  # names the student's cells bind at module level
         self.protected: set[str] = set()  # names the lab's set-up and test cells bind anywhere
+        self.hidden_only: set[str] = set()  # names only the hidden parts of test cells bind (an answer key)
 
 
 class _CellVisitor(ast.NodeVisitor):
@@ -173,6 +174,9 @@ class _CellVisitor(ast.NodeVisitor):
                           node.lineno)
             if "_regopt" in node.id:
                 self.flag(f"refers to {node.id} (the grader's harness)", node.lineno)
+            if node.id in self.b.hidden_only and node.id not in self.b.student_bound \
+                    and node.id not in self.stored:
+                self.flag(f"uses {node.id}, a variable of the hidden tests (what they expect)", node.lineno)
             if node.id == "get_ipython" and node.id not in self.b.alias and node.id not in self.b.uses_of:
                 self.flag("uses get_ipython() (IPython's hooks and machinery)", node.lineno)
         elif self.student and not self.locals and node.id in self.b.set_up - self.b.answer_names:
@@ -388,10 +392,23 @@ def _rebinding_notes(b: _Bindings, statement: ast.stmt) -> list[str]:
     return notes
 
 
+#: A hidden part of a test cell (nbgrader's delimiters).
+_HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
+
+
+def _parse_or_empty(source: str) -> ast.AST:
+    try:
+        return ast.parse("\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                                   for line in source.split("\n")))
+    except (SyntaxError, ValueError):
+        return ast.Module(body=[], type_ignores=[])
+
+
 def analyze(cells: list[tuple[str, str]], *, answer_names: set[str] = frozenset()) -> list[CodeReport]:
     """One report per ``(role, source)`` cell, read in order as a kernel would run them.
 
-    Roles: ``answer`` and ``extra`` are the student's code; ``context``, ``test`` and
+    Roles: ``answer`` and ``extra`` are the student's code; ``context``, ``test``
+    (``hidden`` for a hidden part of one, whose variables an answer has no business reading) and
     ``stub`` are the lab's (they bind names, their uses are not the student's).
     Lines starting with ``%`` or ``!`` (IPython magics) are read as blank lines.
     ``answer_names``: names the solution's answer cells bind, which a student may re-bind
@@ -400,14 +417,24 @@ def analyze(cells: list[tuple[str, str]], *, answer_names: set[str] = frozenset(
     bindings = _Bindings()
     bindings.answer_names = set(answer_names)
     for role, source in cells:
-        if role in ("context", "test"):
+        if role in ("context", "test", "hidden"):
             try:
                 tree = ast.parse("\n".join("" if line.lstrip().startswith(("%", "!")) else line
                                            for line in source.split("\n")))
             except (SyntaxError, ValueError):
                 continue
-            bindings.protected |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
-                                   and isinstance(n.ctx, ast.Store)}
+            stored = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            bindings.protected |= stored
+            if role in ("test", "hidden"):
+                hidden = [source] if role == "hidden" else _HIDDEN_REGION.findall(source)
+                visible = "" if role == "hidden" else _HIDDEN_REGION.sub("", source)
+                bindings.hidden_only |= {name for name in stored if any(
+                    re.search(rf"\b{re.escape(name)}\b", region) for region in hidden)
+                    and not re.search(rf"\b{re.escape(name)}\b", visible)}
+    for role, source in cells:
+        if role == "context" or role == "test":
+            bindings.hidden_only -= {n.id for n in ast.walk(_parse_or_empty(_HIDDEN_REGION.sub("", source)))
+                                     if isinstance(n, ast.Name)}
     reports = []
     for role, source in cells:
         source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))

@@ -26,7 +26,8 @@ def _graded_by(lab: SolutionLab) -> dict[str, tuple[set[str], int, int]]:
 def check_code(lab: SolutionLab, alignment: Alignment) -> None:
     """Read the cells to run with :mod:`ast`: forbidden names (the test scores 0) and marks for review."""
     answer_names = set().union(*(codecheck.bound_names(c.source) for c in lab.cells if c.role == "answer"))
-    reports = codecheck.analyze([(c.role, c.source) for c in alignment.cells], answer_names=answer_names)
+    reports = codecheck.analyze([("hidden" if c.role == "test" and c.hidden else c.role, c.source)
+                                 for c in alignment.cells], answer_names=answer_names)
     for cell, report in zip(alignment.cells, reports):
         for note in dict.fromkeys(report.review):
             alignment.add("needs-review", f"{describe_cell(cell)}, {note}")
