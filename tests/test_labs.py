@@ -84,10 +84,15 @@ def test_every_lab_has_its_header(solution):
 def test_answers_are_stubs_and_tests_are_locked(solution):
     nb = nbformat.read(lab_of(solution), as_version=4)
     answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
-    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+             and not c.metadata["nbgrader"].get("solution")]  # a written answer is graded and editable
     assert answers and tests
     for cell in answers:
-        assert "raise NotImplementedError()" in cell.source
+        if cell.cell_type == "markdown":  # a written answer: nbgrader's placeholder, no rubric
+            assert cell.source.strip() == "YOUR ANSWER HERE", cell.source[:200]
+            assert "rubric" not in cell.metadata.get("regopt", {}), "the rubric stays with the instructor"
+        else:
+            assert "raise NotImplementedError()" in cell.source
     for cell in tests:
         assert cell.metadata.get("editable") is False and cell.metadata.get("deletable") is False
         assert cell.metadata["nbgrader"]["points"] > 0

@@ -265,6 +265,11 @@ def generate_lab(solution: str | Path, info: course.CourseInfo | None = None) ->
     for step in steps:
         nb, resources = step.preprocess(nb, resources)
     nb.cells = [c for c in nb.cells if course.BADGE_TAG not in c.get("metadata", {}).get("tags", [])]
+    # A written answer's rubric is the instructor's (the grader reads it from the solution).
+    for cell in nb.cells:
+        extra = cell.get("metadata", {}).get("regopt")
+        if isinstance(extra, dict) and extra.pop("rubric", None) is not None and not extra:
+            del cell.metadata["regopt"]
     nb.cells.insert(1, _badge_cell(f"labs/{solution.name}", info))
     nb.metadata.pop("celltoolbar", None)
     nbformat.validate(nb)
