@@ -261,3 +261,14 @@ def test_dropout_holds_up_the_training_error_on_mnist():
         history = regopt.fit(model, data, optimizer, epochs=5, eval_train=True, progress=False)
         errors[drop] = history.final["train_error"]
     assert errors[0.0] < errors[0.5]
+
+
+def test_widening_to_n_over_p_multiplies_the_weights_by_about_2_5():
+    # Section 4 keeps the recipe at 256 units: 512 = 256/p (p = 0.5) would cost ~2.5x per step,
+    # the factor the chapter glues as recipe_wide_cost (forward and backward scale with weights).
+    def n_weights(width: int) -> int:
+        sizes = [784, width, width, 10]
+        return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+
+    assert n_weights(256) == 269_322 and n_weights(512) == 669_706
+    assert n_weights(512) / n_weights(256) == pytest.approx(2.49, abs=0.005)
