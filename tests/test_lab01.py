@@ -120,9 +120,11 @@ for lam in L1_LAMBDAS:
 SUBGRADIENT_RUN = ("regopt.fit(model, data, torch.optim.SGD(model.parameters(), lr=LR), epochs=EPOCHS, seed=0, "
                    "penalty=lambda m: lam * sum(w.abs().sum() for w in {params}))")
 
+SUBGRADIENT_OF_WEIGHTS = SUBGRADIENT_RUN.format(params="penalized_parameters(m)")
+
 
 def ex6(prox_params="list(penalized_parameters(m))", threshold="LR * lam",
-        subgradient=SUBGRADIENT_RUN.format(params="penalized_parameters(m)")):
+        subgradient=SUBGRADIENT_OF_WEIGHTS):
     return EX6_LOOP.format(prox_params=prox_params, threshold=threshold, subgradient=subgradient)
 
 
