@@ -173,7 +173,9 @@ AXE_DISABLED: dict[str, str] = {}
 def run_axe(page) -> list[dict]:
     """axe-core's violations on the loaded ``page``: id, impact, help and the offending nodes."""
     page.evaluate(axe_script())
-    options = {"resultTypes": ["violations"],
+    # preload=False: axe would fetch every stylesheet again to build its CSSOM, resolving the
+    # theme's @import against the page's URL (a 404 for /basic.css that is axe's, not the site's).
+    options = {"resultTypes": ["violations"], "preload": False,
                "rules": {rule: {"enabled": False} for rule in AXE_DISABLED}}
     results = page.evaluate("(options) => axe.run(document, options)", options)
     return [{"id": v["id"], "impact": v.get("impact"), "help": v.get("help", ""),
@@ -241,7 +243,10 @@ def visit(instance, url: str, screenshot: Path | None = None, viewport=(1280, 90
         for key, value in page.evaluate(_COLLECT).items():
             setattr(report, key, value)
         if axe:
+            # What axe itself requests is not the reader's page: keep the page's own record.
+            failed_before = list(report.failed_requests)
             report.axe_violations = run_axe(page)
+            report.failed_requests = failed_before
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
