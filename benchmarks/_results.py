@@ -27,7 +27,8 @@ from pathlib import Path
 
 RESULTS = Path(__file__).with_name("results.md")
 SUMMARIES = Path(__file__).resolve().parents[1] / "_build" / "bench"
-#: Above this 1-minute load average a run is marked loaded and claims no target.
+#: Above this 1-minute load average (before the run; after it, on top of the benchmark's own
+#: tasks) a run is marked loaded and claims no target.
 QUIET_LOAD = 1.0
 
 
@@ -74,10 +75,13 @@ class Machine:
 
     load_before: float
     load_after: float = float("nan")
+    #: Runnable tasks the benchmark itself adds (its worker processes or threads): the load
+    #: after a run includes them, so only what exceeds them counts as other work.
+    own: int = 0
 
     @property
     def loaded(self) -> bool:
-        return max(self.load_before, self.load_after) > QUIET_LOAD
+        return self.load_before > QUIET_LOAD or self.load_after > QUIET_LOAD + self.own
 
     def finish(self) -> Machine:
         self.load_after = load_average()
@@ -89,9 +93,13 @@ class Machine:
                 f"load {self.load_before:.1f} → {self.load_after:.1f}{state}")
 
 
-def start() -> Machine:
-    """Call before a benchmark's timed work: reads the load average."""
-    return Machine(load_average())
+def start(own: int = 0) -> Machine:
+    """Call before a benchmark's timed work: reads the load average.
+
+    ``own``: how many runnable tasks the benchmark itself keeps busy (``--jobs``,
+    torch threads), which the load after the run is allowed to include.
+    """
+    return Machine(load_average(), own=own)
 
 
 def machine() -> str:

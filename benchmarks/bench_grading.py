@@ -115,7 +115,7 @@ def main() -> int:
     submissions.mkdir(parents=True, exist_ok=True)
     make_batch(submissions, args.n)
     jobs = ["--jobs", str(args.jobs)]
-    state = _results.start()
+    state = _results.start(own=args.jobs)
     results = {}
     if args.baseline is not None:
         old_cli = "regopt.instructor.cli" if (args.baseline / "regopt" / "instructor").is_dir() else "regopt.cli"

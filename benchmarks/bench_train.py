@@ -108,7 +108,7 @@ def main() -> None:
         model.load_state_dict(copy.deepcopy(initial))
         return model, torch.optim.SGD(model.parameters(), lr=0.1)
 
-    state = _results.start()
+    state = _results.start(own=args.threads)
     roofline = gemm_gflops(1600, 800, 64)
     ratios, plain_times, regopt_times = [], [], []
     for round_number in range(args.rounds):

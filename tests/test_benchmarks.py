@@ -15,6 +15,9 @@ def test_a_run_above_the_quiet_load_is_marked_and_never_judged():
     assert not quiet.loaded and busy.loaded
     assert "loaded: not used for the target" in busy.label() and "loaded" not in quiet.label()
     assert "load 0.5 → 1.7" in busy.label()
+    # A benchmark's own workers raise the load after it: only load beyond them counts.
+    assert not _results.Machine(0.8, 2.0, own=2).loaded
+    assert _results.Machine(0.8, 3.5, own=2).loaded and _results.Machine(1.4, 1.0, own=2).loaded
     summary = _results.Summary("b", "1.00", "<= 1.05", met=True, loaded=True, load="0.5 → 1.7")
     assert summary.verdict == "not judged (machine loaded)"
     assert _results.Summary("b", "1.2", "<= 1.05", met=False, loaded=False, load="0.1 → 0.2").verdict == "NOT met"
