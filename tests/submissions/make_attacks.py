@@ -29,6 +29,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+from make_lab01 import write_submission as write  # run as a script: its folder is on sys.path
 
 from regopt.instructor import codecheck, labs
 
@@ -204,16 +205,6 @@ def attack_cells(function: str) -> dict[str, list[str]]:
                          "    if getattr(thing, '__name__', '') == 'reset':\n"
                          "        setattr(builtins, entry, lambda: None)\n"],
     }
-
-
-def write(path: Path, nb: nbformat.NotebookNode) -> None:
-    seen: set[str] = set()
-    for i, cell in enumerate(nb.cells):  # deterministic ids, unique as editors keep them
-        if not cell.metadata.get("nbgrader") or cell.get("id") in seen:
-            cell["id"] = f"student-cell-{i}"
-        seen.add(cell["id"])
-    nbformat.validate(nb)
-    path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
 
 
 def with_cells(solved: nbformat.NotebookNode, answer: str, added: list[str]) -> nbformat.NotebookNode:

@@ -43,14 +43,19 @@ def added_cell(source: str) -> nbformat.NotebookNode:
     return cell
 
 
-def write(name: str, nb) -> None:
+def write_submission(path: Path, nb) -> None:
+    """Write ``nb`` as a student's file: deterministic cell ids, unique as editors keep them."""
     seen: set[str] = set()
-    for i, cell in enumerate(nb.cells):  # deterministic ids, unique as editors keep them
+    for i, cell in enumerate(nb.cells):
         if not cell.metadata.get("nbgrader") or cell.get("id") in seen:
             cell["id"] = f"student-cell-{i}"
         seen.add(cell["id"])
     nbformat.validate(nb)
-    (OUT / name).write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+    path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+
+
+def write(name: str, nb) -> None:
+    write_submission(OUT / name, nb)
 
 
 def main() -> None:
