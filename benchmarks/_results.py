@@ -102,11 +102,6 @@ def start(own: int = 0) -> Machine:
     return Machine(load_average(), own=own)
 
 
-def machine() -> str:
-    """A row label for a measurement taken now (load read once)."""
-    return Machine(load_average(), load_average()).label()
-
-
 def today() -> str:
     return datetime.date.today().isoformat()
 

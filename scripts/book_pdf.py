@@ -161,13 +161,12 @@ def chapter_start_pages(path: Path, chapters: list[str]) -> list[int]:
     return pages
 
 
-def check_pdf(path: Path, chapters: list[str], glued: list[str]) -> list[str]:
-    """Problems of the printed book: missing chapters or glued numbers, raw TeX, visible glue calls."""
-    texts = pdf_text_pages(path)
+def check_pdf(texts: list[str], chapters: list[str], chapter_pages: list[int], glued: list[str]) -> list[str]:
+    """Problems of the printed book, from its pages' text and its chapters' bookmarked pages:
+    missing chapters or glued numbers, raw TeX, visible glue calls."""
     whole = _normal(" ".join(texts))
     squashed = _squash(whole)
-    problems = [f"no bookmark for chapter {c!r}" for c, p in zip(chapters, chapter_start_pages(path, chapters))
-                if not p]
+    problems = [f"no bookmark for chapter {c!r}" for c, p in zip(chapters, chapter_pages) if not p]
     if len(texts) < 2 * max(1, len(chapters)):
         problems.append(f"only {len(texts)} pages for {len(chapters)} chapters")
     problems += [f"chapter title not found: {c!r}" for c in chapters if _squash(c) not in squashed]
@@ -243,7 +242,7 @@ def _print(html_dir: Path, out: Path, sample: int, instance) -> PdfReport:
     again = chapter_start_pages(out, report.chapters)
     if again != report.chapter_pages:
         report.problems.append(f"chapter pages moved between prints: {report.chapter_pages} → {again}")
-    report.problems += check_pdf(out, report.chapters, report.glued_sample)
+    report.problems += check_pdf(texts, report.chapters, again, report.glued_sample)
     return report
 
 
